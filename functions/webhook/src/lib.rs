@@ -1,0 +1,163 @@
+//! The webhook function: verifies Heroku's signed `api:release` deliveries and runs the
+//! sync core for the app. Remote calls on the path that writes: one DynamoDB read, one
+//! Heroku read, one DynamoDB write to take the lease, one Secrets Manager write per changed
+//! env var, one DynamoDB write to commit (plus one Secrets Manager read of the signing key
+//! and one of the project's token per cold container).
+
+pub mod envelope;
+pub mod signature;
+
+use envelope::Delivery;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::{ExposeSecret, SecretString};
+use shared::domain::AppId;
+use shared::http::{self, ApiError, Function};
+use shared::services::Services;
+use shared::sync::{SyncError, SyncRequest, Target};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// Deliveries are a few KiB; anything past this is not from Heroku.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// The webhook function's state, built once per container.
+pub struct Webhook {
+    svc: Arc<Services>,
+}
+
+impl Webhook {
+    pub fn new(svc: Arc<Services>) -> Self {
+        Webhook { svc }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.svc
+    }
+
+    /// The signing key, mapped to what Heroku should hear when it is unavailable.
+    async fn key(&self, refresh: bool) -> Result<Option<Arc<SecretString>>, ApiError> {
+        let result = if refresh {
+            self.svc.signing_key.refresh().await
+        } else {
+            self.svc.signing_key.get().await.map(Some)
+        };
+        result.map_err(|e| {
+            tracing::error!(error = %e, "webhook signing key unavailable");
+            ApiError::unavailable("signing key unavailable", 5)
+        })
+    }
+
+    /// Handles one API Gateway request. Never fails: every outcome is an HTTP answer.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let request_id = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+            _ => None,
+        };
+        let span = tracing::info_span!(
+            "webhook",
+            request_id = request_id.as_deref().unwrap_or(""),
+            app_id = tracing::field::Empty,
+            version = tracing::field::Empty,
+            delivery_id = tracing::field::Empty,
+        );
+        match self.handle_inner(&req).instrument(span).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn handle_inner(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        if http::resolve(req, Function::Webhook).is_none() {
+            return Err(ApiError::not_found("no such route"));
+        }
+        let body: &[u8] = req.body().as_ref();
+        if body.len() > MAX_BODY {
+            return Err(ApiError::too_large("delivery body too large"));
+        }
+        let Some(sig) = req
+            .headers()
+            .get(signature::HEADER)
+            .and_then(|v| v.to_str().ok())
+        else {
+            tracing::warn!("delivery without a signature");
+            return Err(ApiError::unauthorized(
+                "missing Heroku-Webhook-Hmac-SHA256 header",
+            ));
+        };
+        // Verify before parsing anything: an unsigned body is never read.
+        let verified = match self.key(false).await? {
+            Some(key) if signature::verify(key.expose_secret().as_bytes(), body, sig) => true,
+            // Perhaps the key was rotated since this container read it.
+            _ => match self.key(true).await? {
+                Some(key) => signature::verify(key.expose_secret().as_bytes(), body, sig),
+                None => false,
+            },
+        };
+        if !verified {
+            tracing::warn!("delivery with a bad signature");
+            return Err(ApiError::unauthorized("signature does not match"));
+        }
+
+        let delivery = Delivery::parse(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let span = tracing::Span::current();
+        if let Some(id) = &delivery.delivery_id {
+            span.record("delivery_id", id.as_str());
+        }
+        let Some(release) = delivery.release.as_ref() else {
+            tracing::info!(
+                resource = delivery.resource.as_deref().unwrap_or(""),
+                "ignored: not a release"
+            );
+            return Ok(http::no_content());
+        };
+        if release.status.as_deref() != Some("succeeded") {
+            tracing::info!(
+                status = release.status.as_deref().unwrap_or(""),
+                "ignored: release not succeeded"
+            );
+            return Ok(http::no_content());
+        }
+        let (Some(app_id), Some(version)) = (release.app_id.as_deref(), release.version) else {
+            return Err(ApiError::unprocessable(
+                "release without data.app.id or data.version",
+            ));
+        };
+        let app_id = AppId::parse(app_id).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        span.record("app_id", app_id.as_str());
+        span.record("version", version);
+
+        let request = SyncRequest {
+            app_id,
+            target: Target::Release(version),
+            only: None,
+            released_at: release.created_at,
+        };
+        match self.svc.sync.sync(&request).await {
+            Ok(report) => {
+                tracing::info!(
+                    written = report.written.len(),
+                    unchanged = report.unchanged.len(),
+                    waiting = report.waiting.len(),
+                    failed = report.failed.len(),
+                    "delivery handled"
+                );
+                Ok(http::no_content())
+            }
+            Err(SyncError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                tracing::warn!(reason = %reason, "transient failure; Heroku will redeliver");
+                Err(ApiError::unavailable(
+                    "an upstream service is unavailable; retry later",
+                    retry_after.as_secs(),
+                ))
+            }
+            Err(SyncError::Internal(reason)) => {
+                tracing::error!(reason = %reason, "sync failed");
+                Err(ApiError::internal("internal error"))
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Idempotent creation of what SAM creates in AWS: the table (keys and TTL exactly as in
+//! `template.yaml`) and the bootstrap secrets.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use secrecy::SecretString;
+use shared::adapters::TableKeys;
+use shared::ports::SecretVault;
+
+/// Creates the table unless it exists.
+pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
+    if client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("key schema")
+    };
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(TableKeys::PK))
+        .attribute_definitions(attr(TableKeys::SK))
+        .key_schema(key(TableKeys::PK, KeyType::Hash))
+        .key_schema(key(TableKeys::SK, KeyType::Range))
+        .send()
+        .await;
+    if let Err(e) = created {
+        let exists = e
+            .as_service_error()
+            .is_some_and(|se| se.is_resource_in_use_exception());
+        if !exists {
+            return Err(format!("cannot create table {name}: {e:?}"));
+        }
+    }
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TableKeys::TTL)
+                .enabled(true)
+                .build()
+                .expect("ttl spec"),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("cannot enable TTL on {name}: {e:?}"))?;
+    Ok(())
+}
+
+/// Creates a secret with `value` unless one exists; returns the value now stored.
+pub async fn ensure_secret(
+    vault: &dyn SecretVault,
+    name: &str,
+    value: &str,
+) -> Result<SecretString, String> {
+    if let Some(existing) = vault.read(name).await.map_err(|e| e.to_string())? {
+        return Ok(existing);
+    }
+    vault
+        .write(name, &SecretString::from(value.to_owned()), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SecretString::from(value.to_owned()))
+}

@@ -1,0 +1,330 @@
+//! The one DynamoDB table. Keys (`pk`, `sk`, both strings):
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | app record (links, lease, subscription) | `APP#{app_id}` | `APP` |
+//! | integration | `PROJECT#{project_id}` | `INTEGRATION` |
+//! | directory entry (env var → app) | `PROJECT#{project_id}` | `ENV#{env_var}` |
+//! | OAuth state (expires by TTL on `ttl`) | `OAUTH#{sha256(state)}` | `STATE` |
+//!
+//! The webhook path is one strongly consistent GetItem of the app record; every write is
+//! a conditional put on a generation number or a lease (optimistic concurrency).
+
+use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
+use crate::ports::{AppStore, DirectoryEntry, Guard, IntegrationStore, Saved, StoreError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Key attribute names, shared with `template.yaml` and the local bootstrap.
+pub struct TableKeys;
+
+impl TableKeys {
+    pub const PK: &'static str = "pk";
+    pub const SK: &'static str = "sk";
+    pub const TTL: &'static str = "ttl";
+}
+
+/// The table's key schema, for tools that create it (dev stack, tests).
+pub fn table_definition() -> (&'static str, &'static str, &'static str) {
+    (TableKeys::PK, TableKeys::SK, TableKeys::TTL)
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn app_pk(app: &AppId) -> String {
+    format!("APP#{app}")
+}
+
+pub(crate) fn project_pk(project: &ProjectId) -> String {
+    format!("PROJECT#{project}")
+}
+
+fn env_sk(env: &EnvVarName) -> String {
+    format!("ENV#{env}")
+}
+
+/// Classifies SDK errors: throttling, 5xx, timeouts and network failures are transient.
+pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(err: &SdkError<E>) -> StoreError {
+    match err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            let status = se.raw().status().as_u16();
+            let message = format!("{code}: {}", se.err().message().unwrap_or(""));
+            if status >= 500
+                || matches!(
+                    code,
+                    "ThrottlingException"
+                        | "ProvisionedThroughputExceededException"
+                        | "RequestLimitExceeded"
+                        | "TransactionConflictException"
+                        | "InternalServerError"
+                        | "ServiceUnavailable"
+                )
+            {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Other(message)
+            }
+        }
+        SdkError::TimeoutError(_) => StoreError::Unavailable("timed out".into()),
+        SdkError::DispatchFailure(_) => StoreError::Unavailable("could not reach DynamoDB".into()),
+        SdkError::ResponseError(_) => StoreError::Unavailable("unreadable response".into()),
+        other => StoreError::Other(format!("{other:?}")),
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Other(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(TableKeys::PK, s(pk))
+            .key(TableKeys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(out.item)
+    }
+
+    fn app_item(record: &AppRecord) -> Result<Item, StoreError> {
+        let mut next = record.clone();
+        next.generation = record.generation + 1;
+        let mut item = encode(&next)?;
+        item.insert(TableKeys::PK.into(), s(app_pk(&record.app_id)));
+        item.insert(TableKeys::SK.into(), s("APP"));
+        Ok(item)
+    }
+
+    /// The condition expression and its values for a guarded app save.
+    fn app_put(record: &AppRecord, guard: &Guard, table: &str) -> Result<Put, StoreError> {
+        let mut put = Put::builder()
+            .table_name(table)
+            .set_item(Some(Self::app_item(record)?));
+        put = match guard {
+            Guard::New => put.condition_expression("attribute_not_exists(pk)"),
+            Guard::Unleased { generation, now_ms } => put
+                .condition_expression(
+                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
+                )
+                .expression_attribute_names("#g", "generation")
+                .expression_attribute_values(":g", n(generation))
+                .expression_attribute_values(":now", n(now_ms)),
+            Guard::LeaseHolder { owner } => put
+                .condition_expression("lease_owner = :owner")
+                .expression_attribute_values(":owner", s(owner.clone())),
+        };
+        put.build().map_err(|e| StoreError::Other(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl AppStore for DynamoStore {
+    async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
+        self.get(app_pk(app), "APP").await?.map(decode).transpose()
+    }
+
+    async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
+        let put = Self::app_put(record, &guard, &self.table)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Ok {
+                generation: record.generation + 1,
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Saved::Conflict)
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
+    async fn save_app_with_entry(
+        &self,
+        record: &AppRecord,
+        guard: Guard,
+        entry: &DirectoryEntry,
+        replace_entry: bool,
+    ) -> Result<Saved, StoreError> {
+        let app_put = Self::app_put(record, &guard, &self.table)?;
+        let mut item = encode(entry)?;
+        item.insert(TableKeys::PK.into(), s(project_pk(&entry.project_id)));
+        item.insert(TableKeys::SK.into(), s(env_sk(&entry.env_var)));
+        let mut entry_put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if !replace_entry {
+            // An env var synced from elsewhere is a conflict, the same link again is not.
+            entry_put = entry_put
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (app_id = :app AND config_var = :cv)",
+                )
+                .expression_attribute_values(":app", s(entry.app_id.as_str()))
+                .expression_attribute_values(":cv", s(entry.config_var.as_str()));
+        }
+        let entry_put = entry_put
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(app_put).build())
+            .transact_items(TransactWriteItem::builder().put(entry_put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Ok {
+                generation: record.generation + 1,
+            }),
+            Err(e) => {
+                let cancelled_by_condition = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                        _ => None,
+                    })
+                    .is_some_and(|c| {
+                        c.cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                    });
+                if cancelled_by_condition {
+                    Ok(Saved::Conflict)
+                } else {
+                    Err(classify(&e))
+                }
+            }
+        }
+    }
+
+    async fn directory_entry(
+        &self,
+        project: &ProjectId,
+        env_var: &EnvVarName,
+    ) -> Result<Option<DirectoryEntry>, StoreError> {
+        self.get(project_pk(project), &env_sk(env_var))
+            .await?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :env)")
+            .expression_attribute_values(":pk", s(project_pk(project)))
+            .expression_attribute_values(":env", s("ENV#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            out.push(decode(item.map_err(|e| classify(&e))?)?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for DynamoStore {
+    async fn load_integration(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Option<Integration>, StoreError> {
+        self.get(project_pk(project), "INTEGRATION")
+            .await?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn save_integration(
+        &self,
+        integration: &Integration,
+        expected_generation: Option<u64>,
+    ) -> Result<Saved, StoreError> {
+        let mut next = integration.clone();
+        next.generation = expected_generation.map_or(1, |g| g + 1);
+        let mut item = encode(&next)?;
+        item.insert(TableKeys::PK.into(), s(project_pk(&integration.project_id)));
+        item.insert(TableKeys::SK.into(), s("INTEGRATION"));
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        req = match expected_generation {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(g) => req
+                .condition_expression("#g = :g")
+                .expression_attribute_names("#g", "generation")
+                .expression_attribute_values(":g", n(g)),
+        };
+        match req.send().await {
+            Ok(_) => Ok(Saved::Ok {
+                generation: next.generation,
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Saved::Conflict)
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! In-memory adapters with the same conditional semantics as DynamoDB and Secrets
+//! Manager, for fast domain tests. They count calls and can be told to fail.
+
+use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
+use crate::ports::{
+    AppStore, DirectoryEntry, Guard, IntegrationStore, Saved, SecretVault, StoreError, VaultError,
+};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    apps: Mutex<HashMap<AppId, AppRecord>>,
+    integrations: Mutex<HashMap<ProjectId, Integration>>,
+    directory: Mutex<BTreeMap<(ProjectId, EnvVarName), DirectoryEntry>>,
+    /// When set, every call fails as if DynamoDB were unreachable.
+    pub down: AtomicBool,
+    pub calls: AtomicUsize,
+}
+
+impl MemoryStore {
+    fn enter(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if self.down.load(Ordering::Relaxed) {
+            Err(StoreError::Unavailable("injected outage".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn guard_holds(current: Option<&AppRecord>, guard: &Guard) -> bool {
+        match (guard, current) {
+            (Guard::New, None) => true,
+            (Guard::New, Some(_)) => false,
+            (_, None) => false,
+            (Guard::Unleased { generation, now_ms }, Some(c)) => {
+                c.generation == *generation && c.lease_until_ms.is_none_or(|u| u <= *now_ms)
+            }
+            (Guard::LeaseHolder { owner }, Some(c)) => {
+                c.lease_owner.as_deref() == Some(owner.as_str())
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[async_trait]
+impl AppStore for MemoryStore {
+    async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
+        self.enter()?;
+        Ok(lock(&self.apps).get(app).cloned())
+    }
+
+    async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
+        self.enter()?;
+        let mut apps = lock(&self.apps);
+        if !Self::guard_holds(apps.get(&record.app_id), &guard) {
+            return Ok(Saved::Conflict);
+        }
+        let mut next = record.clone();
+        next.generation += 1;
+        let generation = next.generation;
+        apps.insert(record.app_id.clone(), next);
+        Ok(Saved::Ok { generation })
+    }
+
+    async fn save_app_with_entry(
+        &self,
+        record: &AppRecord,
+        guard: Guard,
+        entry: &DirectoryEntry,
+        replace_entry: bool,
+    ) -> Result<Saved, StoreError> {
+        self.enter()?;
+        let mut apps = lock(&self.apps);
+        let mut dir = lock(&self.directory);
+        let key = (entry.project_id.clone(), entry.env_var.clone());
+        let entry_ok = replace_entry
+            || dir
+                .get(&key)
+                .is_none_or(|e| e.app_id == entry.app_id && e.config_var == entry.config_var);
+        if !entry_ok || !Self::guard_holds(apps.get(&record.app_id), &guard) {
+            return Ok(Saved::Conflict);
+        }
+        let mut next = record.clone();
+        next.generation += 1;
+        let generation = next.generation;
+        apps.insert(record.app_id.clone(), next);
+        dir.insert(key, entry.clone());
+        Ok(Saved::Ok { generation })
+    }
+
+    async fn directory_entry(
+        &self,
+        project: &ProjectId,
+        env_var: &EnvVarName,
+    ) -> Result<Option<DirectoryEntry>, StoreError> {
+        self.enter()?;
+        Ok(lock(&self.directory)
+            .get(&(project.clone(), env_var.clone()))
+            .cloned())
+    }
+
+    async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
+        self.enter()?;
+        Ok(lock(&self.directory)
+            .iter()
+            .filter(|((p, _), _)| p == project)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for MemoryStore {
+    async fn load_integration(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Option<Integration>, StoreError> {
+        self.enter()?;
+        Ok(lock(&self.integrations).get(project).cloned())
+    }
+
+    async fn save_integration(
+        &self,
+        integration: &Integration,
+        expected_generation: Option<u64>,
+    ) -> Result<Saved, StoreError> {
+        self.enter()?;
+        let mut all = lock(&self.integrations);
+        let current = all.get(&integration.project_id).map(|i| i.generation);
+        if current != expected_generation {
+            return Ok(Saved::Conflict);
+        }
+        let mut next = integration.clone();
+        next.generation = expected_generation.map_or(1, |g| g + 1);
+        let generation = next.generation;
+        all.insert(integration.project_id.clone(), next);
+        Ok(Saved::Ok { generation })
+    }
+}
+
+/// Secrets in memory: each name keeps its value history, so tests can count writes.
+#[derive(Default)]
+pub struct MemoryVault {
+    secrets: Mutex<HashMap<String, Vec<String>>>,
+    tokens: Mutex<HashMap<String, String>>,
+    /// Fail this many upcoming writes as if Secrets Manager were unreachable.
+    pub fail_writes: AtomicUsize,
+    pub writes: AtomicUsize,
+}
+
+impl MemoryVault {
+    pub fn insert(&self, name: &str, value: &str) {
+        lock(&self.secrets)
+            .entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+
+    /// The current value, for assertions.
+    pub fn current(&self, name: &str) -> Option<String> {
+        lock(&self.secrets)
+            .get(name)
+            .and_then(|v| v.last().cloned())
+    }
+
+    /// How many distinct versions a secret has had.
+    pub fn versions(&self, name: &str) -> usize {
+        lock(&self.secrets).get(name).map_or(0, Vec::len)
+    }
+}
+
+#[async_trait]
+impl SecretVault for MemoryVault {
+    async fn read(&self, id: &str) -> Result<Option<SecretString>, VaultError> {
+        Ok(self.current(id).map(SecretString::from))
+    }
+
+    async fn write(
+        &self,
+        name: &str,
+        value: &SecretString,
+        token: Option<&str>,
+    ) -> Result<(), VaultError> {
+        if self
+            .fail_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(VaultError::Unavailable("injected outage".into()));
+        }
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        if let Some(token) = token {
+            // Like Secrets Manager: the same request token is the same version.
+            let mut tokens = lock(&self.tokens);
+            let key = format!("{name}\0{token}");
+            if tokens.contains_key(&key) {
+                return Ok(());
+            }
+            tokens.insert(key, String::new());
+        }
+        self.insert(name, value.expose_secret());
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), VaultError> {
+        lock(&self.secrets).remove(name);
+        Ok(())
+    }
+}

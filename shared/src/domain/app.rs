@@ -1,0 +1,108 @@
+//! The app record: everything we keep about one Heroku app in one DynamoDB item, so the
+//! webhook path reads all of it (every link, the lease, the subscription) in one GetItem.
+
+use super::{AppId, Link, LinkKey, ProjectId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Our Heroku webhook subscription on this app (one per app, shared by every link).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub webhook_id: String,
+    /// The project whose Heroku token created it (any linked project's token may delete it).
+    pub created_by: ProjectId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+/// A short exclusive right to write this app's env var secrets.
+///
+/// Secrets Manager has no conditional write, so two deliveries racing could otherwise
+/// land their values in either order. Whoever holds the lease is the only writer; the
+/// lease outlives every write a holder can start (see `sync`), so an expired lease means
+/// its holder can no longer write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub app_id: AppId,
+    pub app_name: String,
+    /// Bumped by every save: the optimistic-concurrency token for read-modify-write.
+    pub generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<Subscription>,
+    /// A subscription we failed to delete at Heroku, to retry on the next touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_subscription: Option<Subscription>,
+    #[serde(default)]
+    pub links: BTreeMap<LinkKey, Link>,
+}
+
+impl AppRecord {
+    pub fn new(app_id: AppId, app_name: impl Into<String>) -> Self {
+        AppRecord {
+            app_id,
+            app_name: app_name.into(),
+            generation: 0,
+            lease_owner: None,
+            lease_until_ms: None,
+            subscription: None,
+            stale_subscription: None,
+            links: BTreeMap::new(),
+        }
+    }
+
+    /// The lease, if one is held and has not expired at `now_ms`.
+    pub fn live_lease(&self, now_ms: i64) -> Option<Lease> {
+        match (&self.lease_owner, self.lease_until_ms) {
+            (Some(owner), Some(until_ms)) if until_ms > now_ms => Some(Lease {
+                owner: owner.clone(),
+                until_ms,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn set_lease(&mut self, lease: Option<Lease>) {
+        self.lease_owner = lease.as_ref().map(|l| l.owner.clone());
+        self.lease_until_ms = lease.map(|l| l.until_ms);
+    }
+
+    pub fn active_links(&self) -> impl Iterator<Item = &Link> {
+        self.links.values().filter(|l| l.is_active())
+    }
+
+    pub fn has_active_links(&self) -> bool {
+        self.active_links().next().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_is_live_only_before_its_deadline() {
+        let mut r = AppRecord::new(
+            AppId::parse("44dc9c7a-771c-4a9e-bfe9-a8dbc1c55f4d").unwrap(),
+            "a",
+        );
+        assert!(r.live_lease(0).is_none());
+        r.set_lease(Some(Lease {
+            owner: "me".into(),
+            until_ms: 100,
+        }));
+        assert_eq!(r.live_lease(99).unwrap().owner, "me");
+        assert!(r.live_lease(100).is_none());
+        r.set_lease(None);
+        assert!(r.lease_owner.is_none() && r.lease_until_ms.is_none());
+    }
+}

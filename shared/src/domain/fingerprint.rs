@@ -1,0 +1,46 @@
+//! Fingerprints of synced values: how we tell "changed" from "unchanged" without ever
+//! storing a database URL outside Secrets Manager.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// SHA-256 over a domain-separated, link-scoped input, hex encoded. Scoping by link means
+/// two links holding the same URL have different fingerprints, so a fingerprint tells
+/// nothing across links; the URL's own password makes guessing the input hopeless.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    pub fn of(link_key: &str, value: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"heroku-db-url-sync/v1\0");
+        h.update(link_key.as_bytes());
+        h.update(b"\0");
+        h.update(value.as_bytes());
+        Fingerprint(hex::encode(h.finalize()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_value_same_link_same_fingerprint() {
+        assert_eq!(Fingerprint::of("p/A", "v"), Fingerprint::of("p/A", "v"));
+    }
+
+    #[test]
+    fn fingerprint_depends_on_link_and_value_and_hides_value() {
+        let a = Fingerprint::of("p/A", "postgres://u:secret@h/db");
+        assert_ne!(a, Fingerprint::of("p/B", "postgres://u:secret@h/db"));
+        assert_ne!(a, Fingerprint::of("p/A", "postgres://u:other@h/db"));
+        assert!(!a.as_str().contains("secret"));
+        assert_eq!(a.as_str().len(), 64);
+    }
+}

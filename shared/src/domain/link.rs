@@ -1,0 +1,178 @@
+//! A link: one project env var kept equal to one Heroku app config var.
+
+use super::{AppId, ConfigVarName, EnvVarName, Fingerprint, ProjectId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How many history entries a link keeps (newest last); older ones fall off.
+pub const HISTORY_LEN: usize = 20;
+
+/// `{project_id}/{env_var}`: unambiguous, since neither part may contain '/'.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LinkKey(String);
+
+impl LinkKey {
+    pub fn new(project: &ProjectId, env_var: &EnvVarName) -> Self {
+        LinkKey(format!("{project}/{env_var}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LinkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Deliveries update the env var.
+    Active,
+    /// The owner stopped this one sync; the env var keeps its last value.
+    OptedOut,
+    /// The integration was deleted or the project changed owner.
+    Disconnected,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    Linked,
+    Synced,
+    Waiting,
+    Error,
+    OptedOut,
+    Disconnected,
+}
+
+/// One line of a link's history. Never holds a value, only what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
+    pub kind: HistoryKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub project_id: ProjectId,
+    pub env_var: EnvVarName,
+    pub app_id: AppId,
+    pub app_name: String,
+    pub config_var: ConfigVarName,
+    pub status: LinkStatus,
+    /// Fingerprint of the value last written to the env var secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// Newest Heroku release this link has been checked against. Deliveries for this
+    /// version or older change nothing: that is both de-duplication and ordering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_release_version: Option<u64>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_synced_at: Option<Timestamp>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_checked_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub linked_at: Timestamp,
+    /// The `sub` of the user who linked it.
+    pub linked_by: String,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Link {
+    pub fn key(&self) -> LinkKey {
+        LinkKey::new(&self.project_id, &self.env_var)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == LinkStatus::Active
+    }
+
+    /// Whether a succeeded release `version` could still change this link.
+    pub fn wants(&self, version: u64) -> bool {
+        self.is_active() && self.last_release_version.unwrap_or(0) < version
+    }
+
+    /// Appends to the history, dropping the oldest entries past [`HISTORY_LEN`].
+    pub fn record(&mut self, entry: HistoryEntry) {
+        self.history.push(entry);
+        let excess = self.history.len().saturating_sub(HISTORY_LEN);
+        self.history.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> Link {
+        Link {
+            project_id: ProjectId::parse("p1").unwrap(),
+            env_var: EnvVarName::parse("PG_DATABASE_URL").unwrap(),
+            app_id: AppId::parse("44dc9c7a-771c-4a9e-bfe9-a8dbc1c55f4d").unwrap(),
+            app_name: "app".into(),
+            config_var: ConfigVarName::parse("DATABASE_URL").unwrap(),
+            status: LinkStatus::Active,
+            fingerprint: None,
+            last_release_version: Some(5),
+            last_synced_at: None,
+            last_checked_at: None,
+            last_error: None,
+            linked_at: Timestamp::UNIX_EPOCH,
+            linked_by: "u1".into(),
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn only_active_links_want_newer_releases() {
+        let mut l = link();
+        assert!(l.wants(6));
+        assert!(!l.wants(5));
+        assert!(!l.wants(4));
+        l.status = LinkStatus::OptedOut;
+        assert!(!l.wants(6));
+    }
+
+    #[test]
+    fn history_is_bounded_and_keeps_the_newest() {
+        let mut l = link();
+        for v in 0..(HISTORY_LEN as u64 + 5) {
+            l.record(HistoryEntry {
+                at: Timestamp::UNIX_EPOCH,
+                kind: HistoryKind::Synced,
+                release_version: Some(v),
+                detail: None,
+            });
+        }
+        assert_eq!(l.history.len(), HISTORY_LEN);
+        assert_eq!(
+            l.history.last().unwrap().release_version,
+            Some(HISTORY_LEN as u64 + 4)
+        );
+    }
+
+    #[test]
+    fn key_joins_project_and_env_var() {
+        assert_eq!(link().key().as_str(), "p1/PG_DATABASE_URL");
+    }
+}

@@ -1,0 +1,486 @@
+//! The reqwest-based Heroku client: headers, timeouts, error mapping, rate limits, paging,
+//! and the OAuth token endpoint.
+
+use super::error::HerokuError;
+use super::types::*;
+use crate::ports::{HerokuApi, HerokuOAuth};
+use async_trait::async_trait;
+use reqwest::{Method, Response, StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+const ACCEPT_V3: &str = "application/vnd.heroku+json; version=3";
+
+#[derive(Clone, Debug)]
+pub struct HerokuClientOptions {
+    pub connect_timeout: Duration,
+    /// Whole-request limit; keeps a slow Heroku from eating a Lambda's time budget.
+    pub request_timeout: Duration,
+    /// `max` in the `Range` header of list calls. Heroku allows up to 1000; more per page
+    /// means fewer calls against the account's rate-limit pool.
+    pub page_size: u32,
+    /// On a 429 whose `Retry-After` is at most this, wait and try once more in-line.
+    pub max_inline_wait: Duration,
+}
+
+impl Default for HerokuClientOptions {
+    fn default() -> Self {
+        HerokuClientOptions {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(8),
+            page_size: 1000,
+            max_inline_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One client per container: reqwest keeps the TLS connections to Heroku warm.
+pub struct HerokuClient {
+    http: reqwest::Client,
+    api_url: String,
+    id_url: String,
+    opts: HerokuClientOptions,
+    /// Last `RateLimit-Remaining` seen (-1: none yet).
+    rate_remaining: AtomicI64,
+}
+
+/// Checks an app id or name before it goes into a URL path: Heroku ids are UUIDs and names
+/// are lower-case letters, digits and dashes, so nothing else can name an app.
+pub fn app_ref(app: &str) -> Result<&str, HerokuError> {
+    if !app.is_empty()
+        && app.len() <= 64
+        && app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Ok(app)
+    } else {
+        Err(HerokuError::NotFound(format!(
+            "{app:?} is not a Heroku app id or name"
+        )))
+    }
+}
+
+impl HerokuClient {
+    pub fn new(
+        api_url: &str,
+        id_url: &str,
+        opts: HerokuClientOptions,
+    ) -> Result<Self, HerokuError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.request_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("heroku-db-url-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HerokuError::Unavailable {
+                reason: format!("cannot build HTTP client: {e}"),
+                retry_after: None,
+            })?;
+        Ok(HerokuClient {
+            http,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            id_url: id_url.trim_end_matches('/').to_owned(),
+            opts,
+            rate_remaining: AtomicI64::new(-1),
+        })
+    }
+
+    /// The last `RateLimit-Remaining` Heroku reported, if any.
+    pub fn rate_limit_remaining(&self) -> Option<u32> {
+        u32::try_from(self.rate_remaining.load(Ordering::Relaxed)).ok()
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    pub fn id_url(&self) -> &str {
+        &self.id_url
+    }
+
+    /// Sends one Platform API request, waiting out a short 429 once.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &AccessToken,
+        range: Option<&str>,
+        body: Option<&(dyn erased::JsonBody + Sync)>,
+    ) -> Result<Response, HerokuError> {
+        let url = format!("{}{}", self.api_url, path);
+        let mut waited = false;
+        loop {
+            let started = Instant::now();
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .header(header::ACCEPT, ACCEPT_V3)
+                .bearer_auth(token.expose());
+            if let Some(range) = range {
+                req = req.header(header::RANGE, range);
+            }
+            if let Some(body) = body {
+                req = req
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.to_json());
+            }
+            let resp = req.send().await.map_err(transport_error)?;
+            let status = resp.status();
+            tracing::debug!(
+                target: "heroku",
+                method = %method,
+                path,
+                status = status.as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "heroku api call"
+            );
+            self.note_rate_limit(&resp);
+            if status == StatusCode::TOO_MANY_REQUESTS && !waited {
+                let wait = retry_after(&resp);
+                if let Some(wait) = wait.filter(|w| *w <= self.opts.max_inline_wait) {
+                    tracing::info!(target: "heroku", wait_ms = wait.as_millis() as u64, "rate limited; waiting once");
+                    tokio::time::sleep(wait).await;
+                    waited = true;
+                    continue;
+                }
+            }
+            if status.is_success() {
+                return Ok(resp);
+            }
+            return Err(error_from(resp).await);
+        }
+    }
+
+    fn note_rate_limit(&self, resp: &Response) {
+        if let Some(n) = resp
+            .headers()
+            .get("ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            self.rate_remaining.store(n, Ordering::Relaxed);
+            if n < 100 {
+                tracing::warn!(target: "heroku", remaining = n, "Heroku rate-limit pool running low");
+            }
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        token: &AccessToken,
+        path: &str,
+    ) -> Result<T, HerokuError> {
+        decode(self.send(Method::GET, path, token, None, None).await?).await
+    }
+
+    /// Follows `Next-Range` until Heroku answers 200 (not 206) or sends no next range.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        token: &AccessToken,
+        path: &str,
+        sort_by: &str,
+    ) -> Result<Vec<T>, HerokuError> {
+        let mut out = Vec::new();
+        let mut range = format!("{sort_by} ..; max={}", self.opts.page_size);
+        // A bound on pages guards against a server that never stops paging.
+        for _ in 0..10_000 {
+            let resp = self
+                .send(Method::GET, path, token, Some(&range), None)
+                .await?;
+            let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
+            let next = resp
+                .headers()
+                .get("next-range")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut page: Vec<T> = decode(resp).await?;
+            out.append(&mut page);
+            match next {
+                Some(next) if partial => range = next,
+                _ => return Ok(out),
+            }
+        }
+        Err(HerokuError::Decode(format!("{path}: paging did not end")))
+    }
+
+    pub async fn account(&self, token: &AccessToken) -> Result<Account, HerokuError> {
+        self.get(token, "/account").await
+    }
+
+    pub async fn app(&self, token: &AccessToken, app: &str) -> Result<App, HerokuError> {
+        self.get(token, &format!("/apps/{}", app_ref(app)?)).await
+    }
+
+    pub async fn addons(&self, token: &AccessToken) -> Result<Vec<Addon>, HerokuError> {
+        self.list(token, "/addons", "id").await
+    }
+
+    pub async fn attachments(&self, token: &AccessToken) -> Result<Vec<Attachment>, HerokuError> {
+        self.list(token, "/addon-attachments", "id").await
+    }
+
+    pub async fn create_app(
+        &self,
+        token: &AccessToken,
+        name: Option<&str>,
+    ) -> Result<App, HerokuError> {
+        let body = serde_json::json!({ "name": name });
+        let body = if name.is_some() {
+            body
+        } else {
+            serde_json::json!({})
+        };
+        decode(
+            self.send(Method::POST, "/apps", token, None, Some(&body))
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn create_addon(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        plan: &str,
+    ) -> Result<Addon, HerokuError> {
+        let body = serde_json::json!({ "plan": plan });
+        let path = format!("/apps/{}/addons", app_ref(app)?);
+        decode(
+            self.send(Method::POST, &path, token, None, Some(&body))
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn webhooks(
+        &self,
+        token: &AccessToken,
+        app: &str,
+    ) -> Result<Vec<Webhook>, HerokuError> {
+        self.list(token, &format!("/apps/{}/webhooks", app_ref(app)?), "id")
+            .await
+    }
+
+    pub async fn create_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Webhook, HerokuError> {
+        let path = format!("/apps/{}/webhooks", app_ref(app)?);
+        decode(
+            self.send(Method::POST, &path, token, None, Some(request))
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn update_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Webhook, HerokuError> {
+        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
+        decode(
+            self.send(Method::PATCH, &path, token, None, Some(request))
+                .await?,
+        )
+        .await
+    }
+
+    /// Deletes a webhook; one that is already gone counts as deleted.
+    pub async fn delete_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+    ) -> Result<(), HerokuError> {
+        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
+        match self.send(Method::DELETE, &path, token, None, None).await {
+            Ok(_) | Err(HerokuError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn authorizations(
+        &self,
+        token: &AccessToken,
+    ) -> Result<Vec<Authorization>, HerokuError> {
+        self.list(token, "/oauth/authorizations", "id").await
+    }
+
+    /// Revokes an authorization; one already revoked counts as revoked.
+    pub async fn delete_authorization(
+        &self,
+        token: &AccessToken,
+        id: &str,
+    ) -> Result<(), HerokuError> {
+        let path = format!("/oauth/authorizations/{}", app_ref(id)?);
+        match self.send(Method::DELETE, &path, token, None, None).await {
+            Ok(_) | Err(HerokuError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenGrant, HerokuError> {
+        let url = format!("{}/oauth/token", self.id_url);
+        let resp = self
+            .http
+            .post(&url)
+            .header(header::ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        tracing::debug!(target: "heroku", status = resp.status().as_u16(), "oauth token call");
+        if !resp.status().is_success() {
+            return Err(error_from(resp).await);
+        }
+        decode(resp).await
+    }
+}
+
+#[async_trait]
+impl HerokuApi for HerokuClient {
+    async fn config_vars(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        release: Option<u64>,
+    ) -> Result<ConfigVars, HerokuError> {
+        let app = app_ref(app)?;
+        let path = match release {
+            Some(v) => format!("/apps/{app}/releases/{v}/config-vars"),
+            None => format!("/apps/{app}/config-vars"),
+        };
+        self.get(token, &path).await
+    }
+
+    async fn newest_release(
+        &self,
+        token: &AccessToken,
+        app: &str,
+    ) -> Result<Option<Release>, HerokuError> {
+        let path = format!("/apps/{}/releases", app_ref(app)?);
+        let resp = self
+            .send(
+                Method::GET,
+                &path,
+                token,
+                Some("version ..; max=1, order=desc"),
+                None,
+            )
+            .await?;
+        let releases: Vec<Release> = decode(resp).await?;
+        Ok(releases.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl HerokuOAuth for HerokuClient {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        client_secret: &SecretString,
+    ) -> Result<TokenGrant, HerokuError> {
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_secret", client_secret.expose_secret()),
+        ])
+        .await
+    }
+
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        client_secret: &SecretString,
+    ) -> Result<TokenGrant, HerokuError> {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("client_secret", client_secret.expose_secret()),
+        ])
+        .await
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> HerokuError {
+    // reqwest's Display includes the URL but never headers, so no token can leak here.
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    HerokuError::Unavailable {
+        reason: format!("{kind}: {}", e.without_url()),
+        retry_after: None,
+    }
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    resp.headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, HerokuError> {
+    let bytes = resp.bytes().await.map_err(transport_error)?;
+    // serde_json's error names a position, never the input, so values cannot leak.
+    serde_json::from_slice(&bytes).map_err(|e| HerokuError::Decode(e.to_string()))
+}
+
+async fn error_from(resp: Response) -> HerokuError {
+    let status = resp.status();
+    let wait = retry_after(&resp);
+    let body: ErrorBody = resp
+        .bytes()
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let id = body
+        .id
+        .or(body.error)
+        .unwrap_or_else(|| status.as_str().to_owned());
+    let mut message = body
+        .message
+        .or(body.error_description)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    message.truncate(300);
+    match status {
+        StatusCode::UNAUTHORIZED if id != "invalid_grant" => HerokuError::Unauthorized,
+        StatusCode::FORBIDDEN => HerokuError::Forbidden(message),
+        StatusCode::NOT_FOUND => HerokuError::NotFound(message),
+        StatusCode::TOO_MANY_REQUESTS => HerokuError::RateLimited { retry_after: wait },
+        s if s.is_server_error() => HerokuError::Unavailable {
+            reason: format!("{} {}", s.as_u16(), message),
+            retry_after: wait,
+        },
+        s => HerokuError::Rejected {
+            status: s.as_u16(),
+            id,
+            message,
+        },
+    }
+}
+
+/// Object-safe JSON bodies, so `send` need not be generic.
+mod erased {
+    pub trait JsonBody {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> JsonBody for T {
+        fn to_json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Connecting and linking, as the connect function does them: record a project's Heroku
+//! connection, subscribe to an app's releases, link an env var and sync it at once.
+
+use crate::domain::{
+    AppId, AppRecord, ConfigVarName, EnvVarName, HistoryEntry, HistoryKind, Integration,
+    IntegrationStatus, Link, LinkKey, LinkStatus, ProjectId, Subscription,
+};
+use crate::heroku::{AccessToken, HerokuError, TokenGrant, WebhookRequest};
+use crate::http::ApiError;
+use crate::ports::{
+    AppStore, DirectoryEntry, Guard, HerokuApi, IntegrationStore, Saved, StoreError,
+};
+use crate::services::Services;
+use crate::signing::KeyError;
+use crate::sync::{SyncError, SyncReport, SyncRequest, Target};
+use crate::tokens::{StoredTokens, TokenError};
+use secrecy::ExposeSecret;
+use std::time::Duration;
+
+/// Why connecting or linking failed, by what the caller should hear.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("Heroku is not connected for this project; connect it first")]
+    NotConnected,
+    #[error("the Heroku authorization was revoked or has lapsed; reconnect Heroku")]
+    Reconnect,
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Heroku is rate limiting this account")]
+    RateLimited(Duration),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for LinkError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => LinkError::Unavailable(format!("DynamoDB: {m}")),
+            other => LinkError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<TokenError> for LinkError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotConnected => LinkError::NotConnected,
+            TokenError::Revoked(_) => LinkError::Reconnect,
+            TokenError::Transient(m) => LinkError::Unavailable(m),
+            TokenError::Internal(m) => LinkError::Internal(m),
+        }
+    }
+}
+
+impl From<KeyError> for LinkError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Vault(v) => LinkError::Unavailable(v.to_string()),
+            other => LinkError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<SyncError> for LinkError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Transient { reason, .. } => LinkError::Unavailable(reason),
+            SyncError::Internal(m) => LinkError::Internal(m),
+        }
+    }
+}
+
+/// Maps a Heroku failure; `what` names the thing asked for, for 404/403 messages.
+pub fn heroku_error(e: HerokuError, what: &str) -> LinkError {
+    match e {
+        HerokuError::Unauthorized => LinkError::Reconnect,
+        HerokuError::NotFound(_) | HerokuError::Forbidden(_) => LinkError::Unprocessable(format!(
+            "{what} does not exist or the connected Heroku account cannot see it"
+        )),
+        HerokuError::RateLimited { retry_after } => {
+            LinkError::RateLimited(retry_after.unwrap_or(Duration::from_secs(60)))
+        }
+        HerokuError::Rejected { message, .. } => {
+            LinkError::Unprocessable(format!("Heroku refused: {message}"))
+        }
+        e => LinkError::Unavailable(e.to_string()),
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        let message = e.to_string();
+        match e {
+            LinkError::NotConnected | LinkError::Reconnect | LinkError::Conflict(_) => {
+                ApiError::conflict(message)
+            }
+            LinkError::Unprocessable(_) => ApiError::unprocessable(message),
+            LinkError::RateLimited(wait) => ApiError::rate_limited(message, wait.as_secs()),
+            LinkError::Unavailable(_) => ApiError::unavailable(message, 5),
+            LinkError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::internal("internal error")
+            }
+        }
+    }
+}
+
+/// Records a fresh Heroku connection for `project`: tokens into Secrets Manager, the
+/// Heroku account and authorization into the integration item.
+pub async fn record_connection(
+    svc: &Services,
+    project: &ProjectId,
+    owner_sub: &str,
+    grant: &TokenGrant,
+) -> Result<Integration, LinkError> {
+    let token = AccessToken::new(grant.access_token.expose_secret());
+    let account = svc
+        .heroku
+        .account(&token)
+        .await
+        .map_err(|e| heroku_error(e, "the Heroku account"))?;
+    // The authorization's id is what revocation needs; find ours by its access token.
+    let authorization_id = match svc.heroku.authorizations(&token).await {
+        Ok(list) => list
+            .into_iter()
+            .find(|a| {
+                a.access_token.as_ref().and_then(|t| t.token.as_deref()) == Some(token.expose())
+            })
+            .map(|a| a.id),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list authorizations; revocation will not be possible");
+            None
+        }
+    };
+    let now = svc.clock.now();
+    let mut tokens = StoredTokens::from_grant(grant, now.unix_timestamp(), None);
+    tokens.authorization_id = authorization_id.clone();
+    tokens.heroku_user_id = Some(account.id.clone());
+    svc.tokens.store(project, &tokens).await?;
+
+    for _ in 0..10 {
+        let existing = svc.store.load_integration(project).await?;
+        let expected = existing.as_ref().map(|i| i.generation);
+        let mut integration = existing.unwrap_or_else(|| Integration::new(project.clone()));
+        integration.status = IntegrationStatus::Connected;
+        integration.owner_sub = Some(owner_sub.to_owned());
+        integration.heroku_user_id = Some(account.id.clone());
+        integration.heroku_email = account.email.clone();
+        integration.authorization_id = authorization_id.clone();
+        integration.connected_at = Some(now);
+        integration.last_error = None;
+        integration.refresh_owner = None;
+        integration.refresh_until_ms = None;
+        if let Saved::Ok { generation } = svc.store.save_integration(&integration, expected).await?
+        {
+            integration.generation = generation;
+            return Ok(integration);
+        }
+    }
+    Err(LinkError::Unavailable(
+        "the integration kept changing; try again".into(),
+    ))
+}
+
+/// What a link request asks for.
+#[derive(Clone, Debug)]
+pub struct LinkRequest {
+    pub project: ProjectId,
+    pub env_var: EnvVarName,
+    /// App id or name.
+    pub app: String,
+    pub config_var: ConfigVarName,
+    pub sub: String,
+    /// Link even though the config var does not exist yet (a database still provisioning).
+    pub allow_missing: bool,
+    /// The API's base URL as seen by the request, used when `PUBLIC_BASE_URL` is unset.
+    pub request_base: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Created,
+    Unchanged,
+    Reenabled,
+}
+
+/// The result of linking: what happened, the link as it now stands, and the first sync.
+#[derive(Debug)]
+pub struct Linked {
+    pub outcome: LinkOutcome,
+    pub link: Link,
+    pub sync: SyncReport,
+}
+
+/// How long to keep retrying a save while a sync holds the app's lease.
+const SAVE_BUDGET: Duration = Duration::from_secs(8);
+
+/// Links `req.env_var` to `req.config_var` of `req.app`, subscribes to the app's
+/// releases, and writes the current value at once.
+pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError> {
+    let token = svc.tokens.access_token(&req.project).await?;
+    let app = svc
+        .heroku
+        .app(&token, &req.app)
+        .await
+        .map_err(|e| heroku_error(e, "the Heroku app"))?;
+    let app_id = AppId::parse(&app.id).map_err(|e| LinkError::Internal(e.to_string()))?;
+    let newest = svc
+        .heroku
+        .newest_release(&token, app_id.as_str())
+        .await
+        .map_err(|e| heroku_error(e, "the Heroku app"))?
+        .map(|r| r.version);
+    if !req.allow_missing {
+        let vars = svc
+            .heroku
+            .config_vars(&token, app_id.as_str(), newest)
+            .await
+            .map_err(|e| heroku_error(e, "the Heroku app"))?;
+        if !vars.contains(req.config_var.as_str()) {
+            return Err(LinkError::Unprocessable(format!(
+                "config var {} does not exist on app {}",
+                req.config_var, app.name
+            )));
+        }
+    }
+    let linked = save_link(svc, req, &token, &app_id, &app.name).await?;
+    let target = newest.map_or(Target::Newest, Target::Release);
+    let report = svc
+        .sync
+        .sync(&SyncRequest {
+            app_id: app_id.clone(),
+            target,
+            only: Some(LinkKey::new(&req.project, &req.env_var)),
+            released_at: None,
+        })
+        .await?;
+    let record = svc
+        .store
+        .load_app(&app_id)
+        .await?
+        .ok_or_else(|| LinkError::Internal("app record vanished".into()))?;
+    let link = record
+        .links
+        .get(&LinkKey::new(&req.project, &req.env_var))
+        .cloned()
+        .ok_or_else(|| LinkError::Internal("link vanished".into()))?;
+    Ok(Linked {
+        outcome: linked,
+        link,
+        sync: report,
+    })
+}
+
+/// Creates or re-enables the link and makes sure the app has our subscription.
+pub async fn save_link(
+    svc: &Services,
+    req: &LinkRequest,
+    token: &AccessToken,
+    app_id: &AppId,
+    app_name: &str,
+) -> Result<LinkOutcome, LinkError> {
+    let key = LinkKey::new(&req.project, &req.env_var);
+    let entry = DirectoryEntry {
+        project_id: req.project.clone(),
+        env_var: req.env_var.clone(),
+        app_id: app_id.clone(),
+        config_var: req.config_var.clone(),
+    };
+    // An env var synced from another source is a conflict unless that sync is off.
+    let mut replaces: Option<AppId> = None;
+    if let Some(existing) = svc
+        .store
+        .directory_entry(&req.project, &req.env_var)
+        .await?
+        && (existing.app_id != *app_id || existing.config_var != req.config_var)
+    {
+        let other = svc.store.load_app(&existing.app_id).await?;
+        let active_elsewhere = other
+            .as_ref()
+            .and_then(|r| r.links.get(&key))
+            .is_some_and(Link::is_active);
+        if active_elsewhere {
+            return Err(LinkError::Conflict(format!(
+                "{} is already synced from {} of another app; opt out of that sync first",
+                req.env_var, existing.config_var
+            )));
+        }
+        replaces = Some(existing.app_id);
+    }
+
+    let existing_sub = svc
+        .store
+        .load_app(app_id)
+        .await?
+        .and_then(|r| r.subscription);
+    let subscription = ensure_subscription(svc, req, token, app_id, existing_sub).await?;
+
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
+    let outcome = loop {
+        let now = svc.clock.now();
+        let current = svc.store.load_app(app_id).await?;
+        let guard = match &current {
+            None => Guard::New,
+            Some(r) => Guard::Unleased {
+                generation: r.generation,
+                now_ms: svc.clock.now_ms(),
+            },
+        };
+        let mut record = current.unwrap_or_else(|| AppRecord::new(app_id.clone(), app_name));
+        record.app_name = app_name.to_owned();
+        record.subscription = Some(subscription.clone());
+        let outcome = match record.links.get(&key) {
+            Some(l) if l.is_active() && l.config_var == req.config_var => LinkOutcome::Unchanged,
+            Some(_) => LinkOutcome::Reenabled,
+            None => LinkOutcome::Created,
+        };
+        if outcome != LinkOutcome::Unchanged {
+            let mut link = record.links.remove(&key).unwrap_or_else(|| Link {
+                project_id: req.project.clone(),
+                env_var: req.env_var.clone(),
+                app_id: app_id.clone(),
+                app_name: app_name.to_owned(),
+                config_var: req.config_var.clone(),
+                status: LinkStatus::Active,
+                fingerprint: None,
+                last_release_version: None,
+                last_synced_at: None,
+                last_checked_at: None,
+                last_error: None,
+                linked_at: now,
+                linked_by: req.sub.clone(),
+                history: vec![],
+            });
+            // Forget what was synced before: re-enabling catches up at once.
+            link.status = LinkStatus::Active;
+            link.config_var = req.config_var.clone();
+            link.app_name = app_name.to_owned();
+            link.fingerprint = None;
+            link.last_release_version = None;
+            link.last_error = None;
+            link.linked_at = now;
+            link.linked_by = req.sub.clone();
+            link.record(HistoryEntry {
+                at: now,
+                kind: HistoryKind::Linked,
+                release_version: None,
+                detail: Some(format!("linked to {} of {}", req.config_var, app_name)),
+            });
+            record.links.insert(key.clone(), link);
+        }
+        match svc
+            .store
+            .save_app_with_entry(&record, guard, &entry, replaces.is_some())
+            .await?
+        {
+            Saved::Ok { .. } => break outcome,
+            Saved::Conflict => {
+                // Either a sync holds the lease, or someone linked this env var meanwhile.
+                if let Some(e) = svc
+                    .store
+                    .directory_entry(&req.project, &req.env_var)
+                    .await?
+                    && (e.app_id != *app_id || e.config_var != req.config_var)
+                    && replaces.as_ref() != Some(&e.app_id)
+                {
+                    return Err(LinkError::Conflict(format!(
+                        "{} was just linked elsewhere",
+                        req.env_var
+                    )));
+                }
+                if started.elapsed() > SAVE_BUDGET {
+                    return Err(LinkError::Unavailable(
+                        "the app is busy syncing; try again".into(),
+                    ));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+        }
+    };
+    if let Some(old_app) = replaces {
+        detach(svc, &old_app, &key).await?;
+    }
+    Ok(outcome)
+}
+
+/// Removes a link that moved to another app from its old app's record.
+async fn detach(svc: &Services, app: &AppId, key: &LinkKey) -> Result<(), LinkError> {
+    for _ in 0..20 {
+        let Some(mut record) = svc.store.load_app(app).await? else {
+            return Ok(());
+        };
+        if record.links.remove(key).is_none() {
+            return Ok(());
+        }
+        let guard = Guard::Unleased {
+            generation: record.generation,
+            now_ms: svc.clock.now_ms(),
+        };
+        if let Saved::Ok { .. } = svc.store.save_app(&record, guard).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(LinkError::Unavailable(
+        "could not detach the old link; try again".into(),
+    ))
+}
+
+/// Our webhook subscription on the app: the recorded one if Heroku still has it, else one
+/// Heroku has for our URL (adopted, its secret set to ours), else a new one.
+async fn ensure_subscription(
+    svc: &Services,
+    req: &LinkRequest,
+    token: &AccessToken,
+    app_id: &AppId,
+    recorded: Option<Subscription>,
+) -> Result<Subscription, LinkError> {
+    let url = svc
+        .webhook_url(req.request_base.as_deref())
+        .ok_or_else(|| LinkError::Internal("PUBLIC_BASE_URL is not set".into()))?;
+    let existing = svc
+        .heroku
+        .webhooks(token, app_id.as_str())
+        .await
+        .map_err(|e| heroku_error(e, "the Heroku app"))?;
+    if let Some(recorded) = &recorded
+        && existing
+            .iter()
+            .any(|w| w.id == recorded.webhook_id && w.url == url)
+    {
+        return Ok(recorded.clone());
+    }
+    let key = svc.signing_key.get().await?;
+    let body = WebhookRequest {
+        include: &["api:release"],
+        level: "sync",
+        url: &url,
+        secret: key.expose_secret(),
+    };
+    let hook = match existing.iter().find(|w| w.url == url) {
+        Some(w) => {
+            svc.heroku
+                .update_webhook(token, app_id.as_str(), &w.id, &body)
+                .await
+        }
+        None => {
+            svc.heroku
+                .create_webhook(token, app_id.as_str(), &body)
+                .await
+        }
+    }
+    .map_err(|e| heroku_error(e, "the Heroku app"))?;
+    tracing::info!(app_id = %app_id, webhook_id = %hook.id, "subscribed to api:release");
+    Ok(Subscription {
+        webhook_id: hook.id,
+        created_by: req.project.clone(),
+        created_at: svc.clock.now(),
+    })
+}

@@ -1,0 +1,112 @@
+//! Sync metrics in CloudWatch Embedded Metric Format: one JSON line on stdout per sync,
+//! which Lambda's log pipeline turns into metrics without any API call.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+pub const NAMESPACE: &str = "HerokuDbUrlSync";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncMetrics {
+    /// Env vars written.
+    pub syncs_done: u64,
+    /// Links that could not be synced, or 1 for a sync that failed as a whole.
+    pub syncs_failed: u64,
+    /// Seconds from the release's `created_at` to the env var written.
+    pub release_to_written: Option<f64>,
+}
+
+pub trait MetricsSink: Send + Sync {
+    fn record(&self, m: &SyncMetrics);
+}
+
+/// Writes EMF lines to stdout (what runs in Lambda).
+#[derive(Debug, Default)]
+pub struct EmfStdout;
+
+impl EmfStdout {
+    pub fn line(m: &SyncMetrics, timestamp_ms: i64) -> String {
+        let mut metrics = vec![
+            serde_json::json!({"Name": "SyncsDone", "Unit": "Count"}),
+            serde_json::json!({"Name": "SyncsFailed", "Unit": "Count"}),
+        ];
+        let mut doc = serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Service"]],
+                    "Metrics": [],
+                }],
+            },
+            "Service": "heroku-db-url-sync",
+            "SyncsDone": m.syncs_done,
+            "SyncsFailed": m.syncs_failed,
+        });
+        if let Some(s) = m.release_to_written {
+            metrics.push(serde_json::json!({"Name": "ReleaseToWrittenSeconds", "Unit": "Seconds"}));
+            doc["ReleaseToWrittenSeconds"] = serde_json::json!(s);
+        }
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = serde_json::Value::Array(metrics);
+        doc.to_string()
+    }
+}
+
+impl MetricsSink for EmfStdout {
+    fn record(&self, m: &SyncMetrics) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let line = Self::line(m, now as i64);
+        // One write of one line, so it cannot interleave with a log line.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+}
+
+/// Discards metrics (local tools).
+#[derive(Debug, Default)]
+pub struct NoMetrics;
+
+impl MetricsSink for NoMetrics {
+    fn record(&self, _: &SyncMetrics) {}
+}
+
+/// Keeps metrics for tests to inspect.
+#[derive(Debug, Default)]
+pub struct RecordedMetrics(pub Mutex<Vec<SyncMetrics>>);
+
+impl MetricsSink for RecordedMetrics {
+    fn record(&self, m: &SyncMetrics) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(m.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_line_declares_every_metric_it_carries() {
+        let line = EmfStdout::line(
+            &SyncMetrics {
+                syncs_done: 2,
+                syncs_failed: 0,
+                release_to_written: Some(1.5),
+            },
+            1000,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let declared: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for name in &declared {
+            assert!(v.get(*name).is_some(), "{name} declared but missing");
+        }
+        assert_eq!(v["SyncsDone"], 2);
+        assert_eq!(v["ReleaseToWrittenSeconds"], 1.5);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+    }
+}

@@ -1,0 +1,170 @@
+//! Ports: the small traits the domain needs from the outside world. Adapters implement
+//! them for DynamoDB, Secrets Manager and Heroku, and in memory for fast tests.
+
+use crate::domain::{AppId, AppRecord, ConfigVarName, EnvVarName, Integration, ProjectId};
+use crate::heroku::{AccessToken, ConfigVars, HerokuError, Release, TokenGrant};
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// A failure of a store. `Unavailable` is transient (throttling, network, timeout): the
+/// caller may retry later; anything else will not get better by retrying.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is not readable: {0}")]
+    Corrupt(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VaultError {
+    #[error("secrets store unavailable: {0}")]
+    Unavailable(String),
+    #[error("secret {0} is scheduled for deletion")]
+    PendingDeletion(String),
+    #[error("secrets store error: {0}")]
+    Other(String),
+}
+
+/// The condition a save is made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// The item must not exist yet.
+    New,
+    /// The item must still be at `generation` and hold no live lease at `now_ms`.
+    Unleased { generation: u64, now_ms: i64 },
+    /// The caller must still hold the lease.
+    LeaseHolder { owner: String },
+}
+
+/// Outcome of a conditional save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Written; the stored generation is now this.
+    Ok { generation: u64 },
+    /// The condition failed: someone else changed the item. Reload and decide again.
+    Conflict,
+}
+
+/// Where a project's env var is synced from: the project-side index of its links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    pub project_id: ProjectId,
+    pub env_var: EnvVarName,
+    pub app_id: AppId,
+    pub config_var: ConfigVarName,
+}
+
+/// App records (links, leases, subscriptions) and the per-project directory of links.
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    /// A strongly consistent read of one app's record.
+    async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError>;
+
+    /// Writes `record` with generation `record.generation + 1` if `guard` still holds.
+    async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError>;
+
+    /// Like [`AppStore::save_app`], and atomically points the project's directory entry
+    /// for `entry.env_var` at this app. Conflicts if the entry exists for another app or
+    /// config var and `replace_entry` is false.
+    async fn save_app_with_entry(
+        &self,
+        record: &AppRecord,
+        guard: Guard,
+        entry: &DirectoryEntry,
+        replace_entry: bool,
+    ) -> Result<Saved, StoreError>;
+
+    async fn directory_entry(
+        &self,
+        project: &ProjectId,
+        env_var: &EnvVarName,
+    ) -> Result<Option<DirectoryEntry>, StoreError>;
+
+    async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError>;
+}
+
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
+    async fn load_integration(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Option<Integration>, StoreError>;
+
+    /// Writes `integration` with generation + 1 if the stored generation still matches
+    /// (`None`: the item must not exist).
+    async fn save_integration(
+        &self,
+        integration: &Integration,
+        expected_generation: Option<u64>,
+    ) -> Result<Saved, StoreError>;
+}
+
+/// Secrets by name: tokens, keys, and (through [`EnvVarSink`]) synced values.
+#[async_trait]
+pub trait SecretVault: Send + Sync {
+    /// The secret's current string value; `None` if there is no such secret.
+    async fn read(&self, id: &str) -> Result<Option<SecretString>, VaultError>;
+
+    /// Creates the secret or puts a new current value. `idempotency_token` (32 to 64
+    /// characters) makes a retried write of the same value a no-op.
+    async fn write(
+        &self,
+        name: &str,
+        value: &SecretString,
+        idempotency_token: Option<&str>,
+    ) -> Result<(), VaultError>;
+
+    /// Deletes the secret at once (no recovery window); absent is fine.
+    async fn delete(&self, name: &str) -> Result<(), VaultError>;
+}
+
+/// Where a synced value goes: the project's env var.
+#[async_trait]
+pub trait EnvVarSink: Send + Sync {
+    async fn write_env_var(
+        &self,
+        project: &ProjectId,
+        env_var: &EnvVarName,
+        value: &SecretString,
+        idempotency_token: &str,
+    ) -> Result<(), VaultError>;
+}
+
+/// The part of the Heroku Platform API the sync core needs.
+#[async_trait]
+pub trait HerokuApi: Send + Sync {
+    /// Config vars of `app` (id or name), as of `release` when given, else current.
+    async fn config_vars(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        release: Option<u64>,
+    ) -> Result<ConfigVars, HerokuError>;
+
+    /// The app's newest release.
+    async fn newest_release(
+        &self,
+        token: &AccessToken,
+        app: &str,
+    ) -> Result<Option<Release>, HerokuError>;
+}
+
+/// Heroku's OAuth token endpoint.
+#[async_trait]
+pub trait HerokuOAuth: Send + Sync {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        client_secret: &SecretString,
+    ) -> Result<TokenGrant, HerokuError>;
+
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        client_secret: &SecretString,
+    ) -> Result<TokenGrant, HerokuError>;
+}

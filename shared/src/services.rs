@@ -1,0 +1,102 @@
+//! Wiring: the clients and adapters a function builds once per container from its
+//! configuration. Every function (and the dev server) goes through here.
+
+use crate::adapters::{DynamoStore, SecretsEnvSink, SecretsManagerVault};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::heroku::{HerokuClient, HerokuClientOptions, HerokuError};
+use crate::metrics::MetricsSink;
+use crate::ports::{AppStore, HerokuApi, HerokuOAuth, IntegrationStore, SecretVault};
+use crate::signing::SigningKey;
+use crate::sync::{SyncContext, SyncSettings};
+use crate::tokens::{SecretNames, TokenManager};
+use std::sync::Arc;
+
+/// The long-lived parts of a function. Cheap to share by reference across requests.
+pub struct Services {
+    pub config: Config,
+    pub store: Arc<DynamoStore>,
+    pub vault: Arc<dyn SecretVault>,
+    pub heroku: Arc<HerokuClient>,
+    pub tokens: Arc<TokenManager>,
+    pub names: SecretNames,
+    pub clock: Arc<dyn Clock>,
+    pub sync: SyncContext,
+    pub signing_key: SigningKey,
+}
+
+impl Services {
+    /// Builds every client. Nothing here touches the network: SDK and reqwest clients
+    /// connect on first use, which keeps cold starts short.
+    pub fn new(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        metrics: Arc<dyn MetricsSink>,
+    ) -> Result<Self, HerokuError> {
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        ));
+        let vault: Arc<dyn SecretVault> = Arc::new(SecretsManagerVault::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+        ));
+        let heroku = Arc::new(HerokuClient::new(
+            &config.heroku_api_url,
+            &config.heroku_id_url,
+            HerokuClientOptions::default(),
+        )?);
+        let names = SecretNames::new(&config.secret_prefix);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tokens = Arc::new(TokenManager::new(
+            vault.clone(),
+            store.clone() as Arc<dyn IntegrationStore>,
+            heroku.clone() as Arc<dyn HerokuOAuth>,
+            clock.clone(),
+            names.clone(),
+            config.heroku_oauth_client_secret_id.clone(),
+        ));
+        let sync = SyncContext {
+            apps: store.clone() as Arc<dyn AppStore>,
+            env: Arc::new(SecretsEnvSink::new(vault.clone(), names.clone())),
+            heroku: heroku.clone() as Arc<dyn HerokuApi>,
+            tokens: tokens.clone(),
+            clock: clock.clone(),
+            metrics,
+            settings: SyncSettings::default(),
+        };
+        let signing_key = SigningKey::new(vault.clone(), config.webhook_signing_key_id.clone());
+        Ok(Services {
+            signing_key,
+            config,
+            store,
+            vault,
+            heroku,
+            tokens,
+            names,
+            clock,
+            sync,
+        })
+    }
+}
+
+impl Services {
+    /// Where Heroku delivers: `{PUBLIC_BASE_URL}/webhooks/heroku`, or, when no public base
+    /// URL is configured, the API's own URL as the request that asks says it is.
+    pub fn webhook_url(&self, request_base: Option<&str>) -> Option<String> {
+        self.public_base(request_base)
+            .map(|b| format!("{b}/webhooks/heroku"))
+    }
+
+    /// The OAuth redirect URI: `{PUBLIC_BASE_URL}/integrations/heroku/callback`.
+    pub fn callback_url(&self, request_base: Option<&str>) -> Option<String> {
+        self.public_base(request_base)
+            .map(|b| format!("{b}/integrations/heroku/callback"))
+    }
+
+    fn public_base(&self, request_base: Option<&str>) -> Option<String> {
+        self.config
+            .public_base_url
+            .clone()
+            .or_else(|| request_base.map(|b| b.trim_end_matches('/').to_owned()))
+    }
+}

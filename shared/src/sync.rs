@@ -1,0 +1,675 @@
+//! The sync core: for every active link of a Heroku app, read the app's config vars as of
+//! a release, and make each linked env var hold its config var's value.
+//!
+//! Correctness under duplicates, reordering and races rests on three rules:
+//! 1. A link remembers the newest release version it has been checked against; a delivery
+//!    for that version or an older one changes nothing (de-duplication and ordering).
+//! 2. Values are read *as of the delivered release* (`/releases/{v}/config-vars`), so the
+//!    value written always belongs to the version recorded with it.
+//! 3. Secrets Manager cannot write conditionally, so only the holder of the app's lease
+//!    writes env var secrets, and it re-checks versions under the lease. Heroku is called
+//!    before the lease is taken: a slow Heroku never holds up an opt-out or another sync.
+
+use crate::clock::Clock;
+use crate::domain::{
+    AppId, AppRecord, Fingerprint, HistoryEntry, HistoryKind, Lease, Link, LinkKey, ProjectId,
+    Timestamp,
+};
+use crate::heroku::{ConfigVars, HerokuError};
+use crate::metrics::{MetricsSink, SyncMetrics};
+use crate::ports::{AppStore, EnvVarSink, Guard, HerokuApi, Saved, StoreError, VaultError};
+use crate::tokens::{TokenError, TokenManager};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables; the defaults are what production uses.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// How long a lease lasts. Must exceed `write_margin` plus the longest write.
+    pub lease: Duration,
+    /// A holder starts a secret write only with at least this much lease left. The
+    /// Secrets Manager client's operation timeout is shorter, so no write can still be
+    /// in flight when the lease expires and someone else takes over.
+    pub write_margin: Duration,
+    /// How long to wait for another holder's lease before answering "try again".
+    pub wait_budget: Duration,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            lease: Duration::from_secs(20),
+            write_margin: Duration::from_secs(8),
+            wait_budget: Duration::from_secs(6),
+        }
+    }
+}
+
+/// Which release to sync to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A release Heroku told us about (a webhook delivery).
+    Release(u64),
+    /// Whatever the app's newest release is now (linking, catching up).
+    Newest,
+}
+
+#[derive(Clone, Debug)]
+pub struct SyncRequest {
+    pub app_id: AppId,
+    pub target: Target,
+    /// Restrict the sync to one link (the connect path syncs only what it linked).
+    pub only: Option<LinkKey>,
+    /// When Heroku created the release, for the rotation-to-written latency metric.
+    pub released_at: Option<Timestamp>,
+}
+
+/// What one sync did, link by link. Never holds a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The release version synced to, once known.
+    pub version: Option<u64>,
+    pub written: Vec<LinkKey>,
+    pub unchanged: Vec<LinkKey>,
+    /// The config var does not exist (yet) at that release.
+    pub waiting: Vec<LinkKey>,
+    /// Links that could not be synced for a reason retrying will not fix.
+    pub failed: Vec<(LinkKey, String)>,
+}
+
+impl SyncReport {
+    pub fn is_noop(&self) -> bool {
+        self.written.is_empty()
+            && self.unchanged.is_empty()
+            && self.waiting.is_empty()
+            && self.failed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    /// Heroku, DynamoDB or Secrets Manager is down, slow or throttling; nothing wrong was
+    /// written and a retry (Heroku's redelivery) will finish the job.
+    #[error("transient failure: {reason}")]
+    Transient {
+        reason: String,
+        retry_after: Duration,
+    },
+    /// Stored state we cannot read; needs a human.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SyncError {
+    fn transient(reason: impl Into<String>) -> Self {
+        SyncError::Transient {
+            reason: reason.into(),
+            retry_after: Duration::from_secs(5),
+        }
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => SyncError::transient(format!("DynamoDB: {m}")),
+            other => SyncError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Everything the sync core talks to.
+pub struct SyncContext {
+    pub apps: Arc<dyn AppStore>,
+    pub env: Arc<dyn EnvVarSink>,
+    pub heroku: Arc<dyn HerokuApi>,
+    pub tokens: Arc<TokenManager>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub settings: SyncSettings,
+}
+
+/// What fetching one project's view of the config vars gave.
+enum Fetched {
+    Vars(ConfigVars),
+    /// Retrying will not help (revoked authorization, no access to the app).
+    Failed(String),
+}
+
+/// The per-link decision, made outside the lease from the fetched config.
+enum Decision {
+    Write {
+        value: secrecy::SecretString,
+        fingerprint: Fingerprint,
+    },
+    Unchanged,
+    Waiting(String),
+    Failed(String),
+}
+
+impl SyncContext {
+    /// Syncs the app's links to `req.target`. Safe to call concurrently and repeatedly.
+    pub async fn sync(&self, req: &SyncRequest) -> Result<SyncReport, SyncError> {
+        let result = self.sync_inner(req).await;
+        let mut m = SyncMetrics::default();
+        match &result {
+            Ok(report) => {
+                m.syncs_done = report.written.len() as u64;
+                m.syncs_failed = report.failed.len() as u64;
+                if !report.written.is_empty() {
+                    m.release_to_written = req
+                        .released_at
+                        .map(|at| (self.clock.now() - at).as_seconds_f64().max(0.0));
+                }
+            }
+            Err(_) => m.syncs_failed = 1,
+        }
+        if m.syncs_done + m.syncs_failed > 0 {
+            self.metrics.record(&m);
+        }
+        result
+    }
+
+    async fn sync_inner(&self, req: &SyncRequest) -> Result<SyncReport, SyncError> {
+        let mut report = SyncReport::default();
+        let Some(mut record) = self.apps.load_app(&req.app_id).await? else {
+            tracing::info!(app_id = %req.app_id, "no links for this app");
+            return Ok(report);
+        };
+        let version = match req.target {
+            Target::Release(v) => v,
+            Target::Newest => match self.newest_version(&record, req).await? {
+                Some(v) => v,
+                None => return Ok(report),
+            },
+        };
+        report.version = Some(version);
+
+        // Config vars as of `version`, fetched once per project (each has its own token).
+        let mut fetched: BTreeMap<ProjectId, Fetched> = BTreeMap::new();
+        let mut transient: Option<SyncError> = None;
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let wanted: Vec<LinkKey> = record
+                .links
+                .values()
+                .filter(|l| l.wants(version) && req.only.as_ref().is_none_or(|k| *k == l.key()))
+                .map(Link::key)
+                .collect();
+            if wanted.is_empty() {
+                tracing::info!(app_id = %req.app_id, version, "nothing to do: every link is at this release or newer");
+                return match transient {
+                    Some(e) => Err(e),
+                    None => Ok(report),
+                };
+            }
+            let now_ms = self.clock.now_ms();
+            if let Some(lease) = record.live_lease(now_ms) {
+                // Someone is writing right now; wait for them, then decide afresh.
+                if started.elapsed() >= self.settings.wait_budget {
+                    return Err(SyncError::Transient {
+                        reason: "another sync of this app is still running".into(),
+                        retry_after: Duration::from_secs(
+                            ((lease.until_ms - now_ms) / 1000).max(1) as u64
+                        ),
+                    });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+                record = self.reload(&req.app_id).await?;
+                continue;
+            }
+
+            let projects: BTreeSet<ProjectId> = wanted
+                .iter()
+                .filter_map(|k| record.links.get(k))
+                .map(|l| l.project_id.clone())
+                .collect();
+            for project in projects {
+                if fetched.contains_key(&project) {
+                    continue;
+                }
+                match self.fetch(&project, &record.app_id, version).await {
+                    Ok(f) => {
+                        fetched.insert(project, f);
+                    }
+                    Err(e) => {
+                        tracing::warn!(app_id = %req.app_id, project = %project, error = %e, "config vars unavailable");
+                        transient.get_or_insert(e);
+                    }
+                }
+            }
+
+            let now = self.clock.now();
+            let mut decisions: Vec<(LinkKey, Decision)> = Vec::new();
+            for key in &wanted {
+                let link = &record.links[key];
+                let Some(f) = fetched.get(&link.project_id) else {
+                    continue;
+                };
+                decisions.push((key.clone(), decide(link, f)));
+            }
+            let needs_write = decisions
+                .iter()
+                .any(|(_, d)| matches!(d, Decision::Write { .. }));
+
+            if !needs_write {
+                if decisions.is_empty() {
+                    return Err(transient
+                        .unwrap_or_else(|| SyncError::transient("nothing could be fetched")));
+                }
+                apply(
+                    &mut record,
+                    &decisions,
+                    version,
+                    now,
+                    &mut report,
+                    &WriteOutcome::default(),
+                );
+                match self
+                    .apps
+                    .save_app(
+                        &record,
+                        Guard::Unleased {
+                            generation: record.generation,
+                            now_ms,
+                        },
+                    )
+                    .await?
+                {
+                    Saved::Ok { .. } => {
+                        return match transient {
+                            Some(e) => Err(e),
+                            None => Ok(report),
+                        };
+                    }
+                    Saved::Conflict => {
+                        report = SyncReport {
+                            version: Some(version),
+                            ..SyncReport::default()
+                        };
+                        record = self.reload(&req.app_id).await?;
+                        continue;
+                    }
+                }
+            }
+
+            // Take the lease at the generation we decided on: if anything changed since,
+            // the condition fails and we decide again from fresh state.
+            let owner = uuid::Uuid::new_v4().to_string();
+            let lease = Lease {
+                owner: owner.clone(),
+                until_ms: now_ms + self.settings.lease.as_millis() as i64,
+            };
+            let mut leased = record.clone();
+            leased.set_lease(Some(lease.clone()));
+            match self
+                .apps
+                .save_app(
+                    &leased,
+                    Guard::Unleased {
+                        generation: record.generation,
+                        now_ms,
+                    },
+                )
+                .await?
+            {
+                Saved::Ok { generation } => leased.generation = generation,
+                Saved::Conflict => {
+                    record = self.reload(&req.app_id).await?;
+                    continue;
+                }
+            }
+
+            let (outcome, write_error) = self
+                .write_values(&leased, &decisions, &lease, version)
+                .await;
+            apply(
+                &mut leased,
+                &decisions,
+                version,
+                self.clock.now(),
+                &mut report,
+                &outcome,
+            );
+            leased.set_lease(None);
+            match self
+                .apps
+                .save_app(&leased, Guard::LeaseHolder { owner })
+                .await
+            {
+                Ok(Saved::Ok { .. }) => {}
+                Ok(Saved::Conflict) => {
+                    tracing::error!(app_id = %req.app_id, "lease lost before commit; the redelivery will finish");
+                    return Err(SyncError::transient("lease lost before commit"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            for key in &report.written {
+                tracing::info!(app_id = %req.app_id, link = %key, version, "env var updated");
+            }
+            return match write_error.or(transient) {
+                Some(e) => Err(e),
+                None => Ok(report),
+            };
+        }
+    }
+
+    async fn reload(&self, app: &AppId) -> Result<AppRecord, SyncError> {
+        self.apps
+            .load_app(app)
+            .await?
+            .ok_or_else(|| SyncError::Internal(format!("app record {app} vanished")))
+    }
+
+    /// The newest release, asked with the token of a project whose link we sync.
+    async fn newest_version(
+        &self,
+        record: &AppRecord,
+        req: &SyncRequest,
+    ) -> Result<Option<u64>, SyncError> {
+        let Some(link) = record
+            .active_links()
+            .find(|l| req.only.as_ref().is_none_or(|k| *k == l.key()))
+        else {
+            return Ok(None);
+        };
+        let project = link.project_id.clone();
+        let result = self
+            .with_token(&project, |token| {
+                let heroku = self.heroku.clone();
+                let app = record.app_id.to_string();
+                async move { heroku.newest_release(&token, &app).await }
+            })
+            .await;
+        match result {
+            Ok(Ok(release)) => Ok(Some(release.map(|r| r.version).unwrap_or(0))),
+            Ok(Err(reason)) => {
+                // Permanent: record it on the link so the status page explains.
+                self.record_failure(record.app_id.clone(), req.only.clone(), reason)
+                    .await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        app: AppId,
+        only: Option<LinkKey>,
+        reason: String,
+    ) -> Result<(), SyncError> {
+        for _ in 0..5 {
+            let mut record = self.reload(&app).await?;
+            let now = self.clock.now();
+            let keys: Vec<LinkKey> = record
+                .active_links()
+                .filter(|l| only.as_ref().is_none_or(|k| *k == l.key()))
+                .map(Link::key)
+                .collect();
+            for key in keys {
+                if let Some(link) = record.links.get_mut(&key) {
+                    note_error(link, &reason, now, None);
+                }
+            }
+            let guard = Guard::Unleased {
+                generation: record.generation,
+                now_ms: self.clock.now_ms(),
+            };
+            if let Saved::Ok { .. } = self.apps.save_app(&record, guard).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `call` with the project's token, refreshing once on a 401. The outer `Err` is
+    /// transient; `Ok(Err(reason))` is a permanent failure to record on the links.
+    async fn with_token<T, F, Fut>(
+        &self,
+        project: &ProjectId,
+        call: F,
+    ) -> Result<Result<T, String>, SyncError>
+    where
+        F: Fn(crate::heroku::AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<T, HerokuError>>,
+    {
+        let token = match self.tokens.access_token(project).await {
+            Ok(t) => t,
+            Err(e) => return token_failure(e),
+        };
+        match call(token.clone()).await {
+            Ok(v) => return Ok(Ok(v)),
+            Err(HerokuError::Unauthorized) => {}
+            Err(e) => return heroku_failure(e),
+        }
+        let token = match self.tokens.refresh(project, &token).await {
+            Ok(t) => t,
+            Err(e) => return token_failure(e),
+        };
+        match call(token).await {
+            Ok(v) => Ok(Ok(v)),
+            Err(HerokuError::Unauthorized) => Ok(Err(
+                "Heroku rejected a freshly refreshed token; reconnect Heroku".into(),
+            )),
+            Err(e) => heroku_failure(e),
+        }
+    }
+
+    async fn fetch(
+        &self,
+        project: &ProjectId,
+        app: &AppId,
+        version: u64,
+    ) -> Result<Fetched, SyncError> {
+        let result = self
+            .with_token(project, |token| {
+                let heroku = self.heroku.clone();
+                let app = app.to_string();
+                async move { heroku.config_vars(&token, &app, Some(version)).await }
+            })
+            .await?;
+        Ok(match result {
+            Ok(vars) => Fetched::Vars(vars),
+            Err(reason) => Fetched::Failed(reason),
+        })
+    }
+
+    /// Writes every `Write` decision while the lease has time left. Stops at the first
+    /// transient failure; what was written stays written and is committed.
+    async fn write_values(
+        &self,
+        record: &AppRecord,
+        decisions: &[(LinkKey, Decision)],
+        lease: &Lease,
+        version: u64,
+    ) -> (WriteOutcome, Option<SyncError>) {
+        let mut outcome = WriteOutcome::default();
+        for (key, decision) in decisions {
+            let Decision::Write { value, fingerprint } = decision else {
+                continue;
+            };
+            let link = &record.links[key];
+            let left = lease.until_ms - self.clock.now_ms();
+            if left < self.settings.write_margin.as_millis() as i64 {
+                return (
+                    outcome,
+                    Some(SyncError::transient(
+                        "lease too close to expiry to write safely",
+                    )),
+                );
+            }
+            let token = idempotency_token(key, version, fingerprint);
+            match self
+                .env
+                .write_env_var(&link.project_id, &link.env_var, value, &token)
+                .await
+            {
+                Ok(()) => {
+                    outcome.written.insert(key.clone());
+                }
+                Err(VaultError::PendingDeletion(_)) => {
+                    // Someone deleted the env var secret; recreating it behind their back
+                    // would be wrong, so the link says so instead.
+                    outcome.refused.insert(
+                        key.clone(),
+                        "the env var secret is scheduled for deletion; restore it to resume the sync".into(),
+                    );
+                }
+                Err(e) => {
+                    return (
+                        outcome,
+                        Some(SyncError::transient(format!("Secrets Manager: {e}"))),
+                    );
+                }
+            }
+        }
+        (outcome, None)
+    }
+}
+
+/// Which planned writes happened, and which were refused for good.
+#[derive(Default)]
+struct WriteOutcome {
+    written: BTreeSet<LinkKey>,
+    refused: BTreeMap<LinkKey, String>,
+}
+
+fn decide(link: &Link, fetched: &Fetched) -> Decision {
+    match fetched {
+        Fetched::Failed(reason) => Decision::Failed(reason.clone()),
+        Fetched::Vars(vars) => match vars.get(link.config_var.as_str()) {
+            None => Decision::Waiting(format!(
+                "config var {} is not set on app {} (yet)",
+                link.config_var, link.app_name
+            )),
+            Some(value) => {
+                let fingerprint = Fingerprint::of(link.key().as_str(), value.expose_secret());
+                if link.fingerprint.as_ref() == Some(&fingerprint) {
+                    Decision::Unchanged
+                } else {
+                    Decision::Write {
+                        value: secrecy::SecretString::from(value.expose_secret().to_owned()),
+                        fingerprint,
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// Applies decisions to the record; `writes` says which planned writes happened.
+fn apply(
+    record: &mut AppRecord,
+    decisions: &[(LinkKey, Decision)],
+    version: u64,
+    now: Timestamp,
+    report: &mut SyncReport,
+    writes: &WriteOutcome,
+) {
+    for (key, decision) in decisions {
+        let Some(link) = record.links.get_mut(key) else {
+            continue;
+        };
+        match decision {
+            Decision::Write { fingerprint, .. } => {
+                if let Some(why) = writes.refused.get(key) {
+                    note_error(link, why, now, Some(version));
+                    report.failed.push((key.clone(), why.clone()));
+                    continue;
+                }
+                if !writes.written.contains(key) {
+                    // Not attempted (an earlier write failed): left for the retry.
+                    continue;
+                }
+                link.fingerprint = Some(fingerprint.clone());
+                link.last_release_version = Some(version);
+                link.last_synced_at = Some(now);
+                link.last_checked_at = Some(now);
+                link.last_error = None;
+                link.record(HistoryEntry {
+                    at: now,
+                    kind: HistoryKind::Synced,
+                    release_version: Some(version),
+                    detail: None,
+                });
+                report.written.push(key.clone());
+            }
+            Decision::Unchanged => {
+                link.last_release_version = Some(version);
+                link.last_checked_at = Some(now);
+                link.last_error = None;
+                report.unchanged.push(key.clone());
+            }
+            Decision::Waiting(why) => {
+                link.last_release_version = Some(version);
+                link.last_checked_at = Some(now);
+                if link.last_error.as_deref() != Some(why) {
+                    link.record(HistoryEntry {
+                        at: now,
+                        kind: HistoryKind::Waiting,
+                        release_version: Some(version),
+                        detail: Some(why.clone()),
+                    });
+                }
+                link.last_error = Some(why.clone());
+                report.waiting.push(key.clone());
+            }
+            Decision::Failed(why) => {
+                note_error(link, why, now, Some(version));
+                report.failed.push((key.clone(), why.clone()));
+            }
+        }
+    }
+}
+
+fn note_error(link: &mut Link, why: &str, now: Timestamp, version: Option<u64>) {
+    link.last_checked_at = Some(now);
+    if link.last_error.as_deref() != Some(why) {
+        link.record(HistoryEntry {
+            at: now,
+            kind: HistoryKind::Error,
+            release_version: version,
+            detail: Some(why.to_owned()),
+        });
+    }
+    link.last_error = Some(why.to_owned());
+}
+
+/// Same link, version and value give the same token, so Secrets Manager treats a retried
+/// write as the same write instead of piling up versions.
+fn idempotency_token(key: &LinkKey, version: u64, fingerprint: &Fingerprint) -> String {
+    let mut h = Sha256::new();
+    h.update(key.as_str().as_bytes());
+    h.update(version.to_be_bytes());
+    h.update(fingerprint.as_str().as_bytes());
+    hex::encode(&h.finalize()[..24])
+}
+
+fn token_failure<T>(e: TokenError) -> Result<Result<T, String>, SyncError> {
+    match e {
+        TokenError::Transient(m) => Err(SyncError::transient(m)),
+        TokenError::Internal(m) => Err(SyncError::Internal(m)),
+        other => Ok(Err(other.to_string())),
+    }
+}
+
+fn heroku_failure<T>(e: HerokuError) -> Result<Result<T, String>, SyncError> {
+    if e.is_transient() {
+        return Err(SyncError::Transient {
+            retry_after: e.retry_after().unwrap_or(Duration::from_secs(5)),
+            reason: e.to_string(),
+        });
+    }
+    Ok(Err(match e {
+        HerokuError::Forbidden(_) | HerokuError::NotFound(_) => {
+            format!("the connected Heroku account cannot read this app's config vars ({e})")
+        }
+        other => other.to_string(),
+    }))
+}

@@ -1,0 +1,350 @@
+//! Heroku access tokens per project: cached per warm container, refreshed when expired or
+//! refused, with refreshes serialised across containers so no refresh token is lost.
+
+use crate::clock::Clock;
+use crate::domain::{IntegrationStatus, ProjectId};
+use crate::heroku::{AccessToken, HerokuError, TokenGrant};
+use crate::ports::{HerokuOAuth, IntegrationStore, Saved, SecretVault, StoreError, VaultError};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Refresh this long before the stated expiry, so a token never dies mid-sync.
+const EXPIRY_MARGIN_S: i64 = 60;
+/// How long one container may hold the refresh lease; longer than a refresh can take.
+const REFRESH_LEASE: Duration = Duration::from_secs(15);
+/// How long to wait for another container's refresh before giving up (transient).
+const REFRESH_WAIT: Duration = Duration::from_secs(5);
+
+/// What we store in the project's token secret (as JSON).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredTokens {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub authorization_id: Option<String>,
+    #[serde(default)]
+    pub heroku_user_id: Option<String>,
+}
+
+impl fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("expires_at", &self.expires_at)
+            .field("authorization_id", &self.authorization_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredTokens {
+    pub fn from_grant(grant: &TokenGrant, now_s: i64, previous_refresh: Option<&str>) -> Self {
+        StoredTokens {
+            access_token: grant.access_token.expose_secret().to_owned(),
+            // Heroku may or may not rotate the refresh token: keep whichever is newest.
+            refresh_token: grant
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned())
+                .or_else(|| previous_refresh.map(str::to_owned)),
+            expires_at: grant.expires_in.map(|s| now_s + s),
+            authorization_id: None,
+            heroku_user_id: grant.user_id.clone(),
+        }
+    }
+
+    pub fn to_secret(&self) -> SecretString {
+        SecretString::from(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    fn parse(secret: &SecretString) -> Result<Self, TokenError> {
+        serde_json::from_str(secret.expose_secret())
+            .map_err(|_| TokenError::Internal("token secret is not valid JSON".into()))
+    }
+
+    fn fresh_at(&self, now_s: i64) -> bool {
+        self.expires_at
+            .is_none_or(|at| at - EXPIRY_MARGIN_S > now_s)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenError {
+    #[error("the project has no Heroku connection")]
+    NotConnected,
+    #[error("Heroku authorization was revoked or has lapsed; reconnect Heroku ({0})")]
+    Revoked(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => TokenError::Transient(m),
+            other => TokenError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<VaultError> for TokenError {
+    fn from(e: VaultError) -> Self {
+        TokenError::Transient(e.to_string())
+    }
+}
+
+/// Names of the secrets this service owns.
+#[derive(Clone, Debug)]
+pub struct SecretNames {
+    prefix: String,
+}
+
+impl SecretNames {
+    pub fn new(prefix: &str) -> Self {
+        SecretNames {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }
+    }
+    /// The public contract: `{prefix}/projects/{P}/env/{NAME}`.
+    pub fn env_var(&self, project: &ProjectId, env_var: &str) -> String {
+        format!("{}/projects/{project}/env/{env_var}", self.prefix)
+    }
+    /// A project's Heroku OAuth tokens, deliberately outside `projects/` so a platform
+    /// policy granting `projects/*` cannot read them.
+    pub fn heroku_tokens(&self, project: &ProjectId) -> String {
+        format!("{}/heroku-tokens/{project}", self.prefix)
+    }
+}
+
+pub struct TokenManager {
+    vault: Arc<dyn SecretVault>,
+    integrations: Arc<dyn IntegrationStore>,
+    oauth: Arc<dyn HerokuOAuth>,
+    clock: Arc<dyn Clock>,
+    names: SecretNames,
+    client_secret_id: Option<String>,
+    client_secret: tokio::sync::OnceCell<SecretString>,
+    cache: Mutex<HashMap<ProjectId, StoredTokens>>,
+}
+
+impl TokenManager {
+    pub fn new(
+        vault: Arc<dyn SecretVault>,
+        integrations: Arc<dyn IntegrationStore>,
+        oauth: Arc<dyn HerokuOAuth>,
+        clock: Arc<dyn Clock>,
+        names: SecretNames,
+        client_secret_id: Option<String>,
+    ) -> Self {
+        TokenManager {
+            vault,
+            integrations,
+            oauth,
+            clock,
+            names,
+            client_secret_id,
+            client_secret: tokio::sync::OnceCell::new(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    fn cached(&self, project: &ProjectId) -> Option<StoredTokens> {
+        self.cache.lock().ok()?.get(project).cloned()
+    }
+
+    fn remember(&self, project: &ProjectId, tokens: &StoredTokens) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(project.clone(), tokens.clone());
+        }
+    }
+
+    /// Forgets the cached tokens of a project (after disconnect or reconnect).
+    pub fn forget(&self, project: &ProjectId) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(project);
+        }
+    }
+
+    /// The OAuth client secret, read from Secrets Manager once per container.
+    pub async fn client_secret(&self) -> Result<&SecretString, TokenError> {
+        let id = self.client_secret_id.as_deref().ok_or_else(|| {
+            TokenError::Internal("HEROKU_OAUTH_CLIENT_SECRET_ID is not set".into())
+        })?;
+        self.client_secret
+            .get_or_try_init(|| async {
+                self.vault.read(id).await?.ok_or_else(|| {
+                    TokenError::Internal(format!(
+                        "secret {id} (OAuth client secret) does not exist"
+                    ))
+                })
+            })
+            .await
+    }
+
+    /// Stores freshly granted tokens for a project (the OAuth callback uses this).
+    pub async fn store(
+        &self,
+        project: &ProjectId,
+        tokens: &StoredTokens,
+    ) -> Result<(), TokenError> {
+        self.vault
+            .write(
+                &self.names.heroku_tokens(project),
+                &tokens.to_secret(),
+                None,
+            )
+            .await?;
+        self.remember(project, tokens);
+        Ok(())
+    }
+
+    /// The stored tokens as they are now in Secrets Manager.
+    pub async fn load(&self, project: &ProjectId) -> Result<Option<StoredTokens>, TokenError> {
+        match self.vault.read(&self.names.heroku_tokens(project)).await? {
+            Some(secret) => Ok(Some(StoredTokens::parse(&secret)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A usable access token for the project's Heroku connection.
+    pub async fn access_token(&self, project: &ProjectId) -> Result<AccessToken, TokenError> {
+        let now = self.now_s();
+        if let Some(t) = self.cached(project).filter(|t| t.fresh_at(now)) {
+            return Ok(AccessToken::new(t.access_token));
+        }
+        let stored = self.load(project).await?.ok_or(TokenError::NotConnected)?;
+        if stored.fresh_at(now) {
+            self.remember(project, &stored);
+            return Ok(AccessToken::new(stored.access_token));
+        }
+        self.refresh(project, &AccessToken::new(stored.access_token))
+            .await
+    }
+
+    /// Called when Heroku answered 401 to `failed`: returns a different, fresh token,
+    /// refreshing unless another container already did.
+    pub async fn refresh(
+        &self,
+        project: &ProjectId,
+        failed: &AccessToken,
+    ) -> Result<AccessToken, TokenError> {
+        self.forget(project);
+        let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+        let mut pause = Duration::from_millis(25);
+        loop {
+            // Someone else may have refreshed already: their token is as good as ours.
+            let stored = self.load(project).await?.ok_or(TokenError::NotConnected)?;
+            if stored.access_token != failed.expose() && stored.fresh_at(self.now_s()) {
+                self.remember(project, &stored);
+                return Ok(AccessToken::new(stored.access_token));
+            }
+            let Some(mut integration) = self.integrations.load_integration(project).await? else {
+                return Err(TokenError::NotConnected);
+            };
+            if integration.status == IntegrationStatus::NeedsReconnect {
+                return Err(TokenError::Revoked("refresh was rejected earlier".into()));
+            }
+            let now_ms = self.clock.now_ms();
+            let busy = integration
+                .refresh_until_ms
+                .is_some_and(|until| until > now_ms);
+            if !busy {
+                let owner = uuid::Uuid::new_v4().to_string();
+                let expected = integration.generation;
+                integration.refresh_owner = Some(owner.clone());
+                integration.refresh_until_ms = Some(now_ms + REFRESH_LEASE.as_millis() as i64);
+                if let Saved::Ok { generation } = self
+                    .integrations
+                    .save_integration(&integration, Some(expected))
+                    .await?
+                {
+                    integration.generation = generation;
+                    return self
+                        .refresh_holding_lease(project, integration, failed)
+                        .await;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TokenError::Transient(
+                    "another token refresh is still running".into(),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(400));
+        }
+    }
+
+    async fn refresh_holding_lease(
+        &self,
+        project: &ProjectId,
+        mut integration: crate::domain::Integration,
+        failed: &AccessToken,
+    ) -> Result<AccessToken, TokenError> {
+        let outcome = self.refresh_once(project, failed).await;
+        // Release the lease whatever happened; record a rejected refresh for the status page.
+        integration.refresh_owner = None;
+        integration.refresh_until_ms = None;
+        if let Err(TokenError::Revoked(reason)) = &outcome {
+            integration.status = IntegrationStatus::NeedsReconnect;
+            integration.last_error = Some(format!(
+                "Heroku rejected the refresh token ({reason}); reconnect Heroku"
+            ));
+        }
+        let expected = integration.generation;
+        if let Err(e) = self
+            .integrations
+            .save_integration(&integration, Some(expected))
+            .await
+        {
+            // The lease expires on its own; the refresh itself is already stored.
+            tracing::warn!(error = %e, "could not release the token refresh lease");
+        }
+        outcome
+    }
+
+    async fn refresh_once(
+        &self,
+        project: &ProjectId,
+        failed: &AccessToken,
+    ) -> Result<AccessToken, TokenError> {
+        // Re-read under the lease: a refresh may have finished just before we took it.
+        let stored = self.load(project).await?.ok_or(TokenError::NotConnected)?;
+        if stored.access_token != failed.expose() && stored.fresh_at(self.now_s()) {
+            self.remember(project, &stored);
+            return Ok(AccessToken::new(stored.access_token));
+        }
+        let Some(refresh) = stored.refresh_token.as_deref() else {
+            return Err(TokenError::Revoked("no refresh token stored".into()));
+        };
+        let client_secret = self.client_secret().await?;
+        let grant = match self
+            .oauth
+            .refresh(&SecretString::from(refresh.to_owned()), client_secret)
+            .await
+        {
+            Ok(grant) => grant,
+            Err(e) if e.is_transient() => return Err(TokenError::Transient(e.to_string())),
+            Err(HerokuError::Rejected { id, .. }) => return Err(TokenError::Revoked(id)),
+            Err(e) => return Err(TokenError::Revoked(e.to_string())),
+        };
+        let mut fresh = StoredTokens::from_grant(&grant, self.now_s(), Some(refresh));
+        fresh.authorization_id = stored.authorization_id.clone();
+        fresh.heroku_user_id = fresh.heroku_user_id.or(stored.heroku_user_id.clone());
+        // Written before the lease is released, so the next refresher reads it.
+        self.store(project, &fresh).await?;
+        tracing::info!(project = %project, "Heroku access token refreshed");
+        Ok(AccessToken::new(fresh.access_token))
+    }
+}
