@@ -323,6 +323,18 @@ impl ApiError {
     }
 }
 
+impl From<crate::ports::StoreError> for ApiError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        match e {
+            crate::ports::StoreError::Unavailable(_) => {
+                ApiError::unavailable("storage is unavailable; retry", 5)
+            }
+            _ => ApiError::internal("internal error"),
+        }
+    }
+}
+
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::bad_request(e.to_string())

@@ -20,3 +20,4 @@ pub mod signing;
 pub mod sync;
 pub mod telemetry;
 pub mod tokens;
+pub mod views;

@@ -109,6 +109,28 @@ impl From<LinkError> for ApiError {
     }
 }
 
+/// Runs `call` with the project's Heroku token, refreshing it once if Heroku answers 401.
+pub async fn with_token<T, F, Fut>(
+    svc: &Services,
+    project: &ProjectId,
+    what: &str,
+    call: F,
+) -> Result<T, LinkError>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, HerokuError>>,
+{
+    let token = svc.tokens.access_token(project).await?;
+    match call(token.clone()).await {
+        Ok(v) => Ok(v),
+        Err(HerokuError::Unauthorized) => {
+            let fresh = svc.tokens.refresh(project, &token).await?;
+            call(fresh).await.map_err(|e| heroku_error(e, what))
+        }
+        Err(e) => Err(heroku_error(e, what)),
+    }
+}
+
 /// Records a fresh Heroku connection for `project`: tokens into Secrets Manager, the
 /// Heroku account and authorization into the integration item.
 pub async fn record_connection(

@@ -103,6 +103,26 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<Saved, StoreError>;
 }
 
+/// A pending OAuth authorization: created by `authorize`, consumed once by the callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthState {
+    /// SHA-256 of the state string; the string itself is never stored.
+    pub state_hash: String,
+    pub project_id: ProjectId,
+    /// The caller who asked; only they can finish connecting.
+    pub sub: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError>;
+
+    /// Removes and returns the state: a second take of the same state finds nothing.
+    async fn take_state(&self, state_hash: &str) -> Result<Option<OAuthState>, StoreError>;
+}
+
 /// Secrets by name: tokens, keys, and (through [`EnvVarSink`]) synced values.
 #[async_trait]
 pub trait SecretVault: Send + Sync {

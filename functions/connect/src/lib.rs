@@ -1,0 +1,104 @@
+//! The connect function: Heroku OAuth (authorize and callback), the integration's status,
+//! the user's Heroku Postgres databases, linking an env var (with its first sync), and
+//! the trial database. Each route lives in its own module; this one dispatches.
+
+mod databases;
+mod link;
+mod oauth;
+mod status;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::http::{self, ApiError, Function};
+use shared::services::Services;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// Request bodies of the management routes are tiny.
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub struct Connect {
+    svc: Arc<Services>,
+}
+
+/// What a route handler gets: the services, the request and its path parameters.
+pub(crate) struct Ctx<'a> {
+    pub svc: &'a Services,
+    pub req: &'a Request,
+    pub params: &'a HashMap<String, String>,
+}
+
+impl Ctx<'_> {
+    /// The API's own base URL, as API Gateway saw the request (used when
+    /// `PUBLIC_BASE_URL` is not configured).
+    pub fn request_base(&self) -> Option<String> {
+        match self.req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(c)) => c.domain_name.as_ref().map(|d| {
+                let scheme = if d.starts_with("127.0.0.1") || d.starts_with("localhost") {
+                    "http"
+                } else {
+                    "https"
+                };
+                format!("{scheme}://{d}")
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Connect {
+    pub fn new(svc: Arc<Services>) -> Self {
+        Connect { svc }
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let request_id = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+            _ => None,
+        };
+        let span = tracing::info_span!(
+            "connect",
+            request_id = request_id.as_deref().unwrap_or(""),
+            route = tracing::field::Empty,
+            project_id = tracing::field::Empty,
+        );
+        async {
+            let Some((route, params)) = http::resolve(&req, Function::Connect) else {
+                return ApiError::not_found("no such route").into_response();
+            };
+            let span = tracing::Span::current();
+            span.record("route", route.key().as_str());
+            if let Some(p) = params.get("project_id") {
+                span.record("project_id", p.as_str());
+            }
+            let ctx = Ctx {
+                svc: &self.svc,
+                req: &req,
+                params: &params,
+            };
+            let result = match (route.method, route.path) {
+                ("POST", "/projects/{project_id}/integrations/heroku/authorize") => {
+                    oauth::authorize(&ctx).await
+                }
+                ("GET", "/integrations/heroku/callback") => Ok(oauth::callback(&ctx).await),
+                ("GET", "/projects/{project_id}/integrations/heroku") => status::get(&ctx).await,
+                ("GET", "/projects/{project_id}/integrations/heroku/databases") => {
+                    databases::list(&ctx).await
+                }
+                ("PUT", "/projects/{project_id}/env-vars/{env_var}/heroku-sync") => {
+                    link::put(&ctx).await
+                }
+                ("POST", "/projects/{project_id}/integrations/heroku/trial-database") => {
+                    link::trial(&ctx).await
+                }
+                _ => Err(ApiError::not_found("no such route")),
+            };
+            let resp = result.unwrap_or_else(ApiError::into_response);
+            tracing::info!(status = resp.status().as_u16(), "answered");
+            resp
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,145 @@
+//! Linking an env var to a Heroku config var (`PUT …/heroku-sync`) and the trial
+//! database (`POST …/trial-database`): both subscribe to the app's releases and sync at once.
+
+use crate::{Ctx, MAX_BODY};
+use lambda_http::{Body, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::{ConfigVarName, EnvVarName, LinkKey, ProjectId};
+use shared::heroku::app_ref;
+use shared::http::{self, ApiError};
+use shared::linking::{self, LinkError, LinkOutcome, LinkRequest, with_token};
+use shared::ports::{AppStore, IntegrationStore};
+use shared::views::LinkView;
+
+/// The plan of the trial database (Heroku's smallest Postgres).
+pub const TRIAL_PLAN: &str = "heroku-postgresql:essential-0";
+const TRIAL_CONFIG_VAR: &str = "DATABASE_URL";
+
+#[derive(Deserialize)]
+struct LinkBody {
+    app: String,
+    config_var: String,
+}
+
+#[derive(Deserialize)]
+struct TrialBody {
+    env_var: String,
+}
+
+fn env_var_param(ctx: &Ctx<'_>) -> Result<EnvVarName, ApiError> {
+    Ok(EnvVarName::parse(
+        ctx.params.get("env_var").cloned().unwrap_or_default(),
+    )?)
+}
+
+pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
+    let env_var = env_var_param(ctx)?;
+    let body: LinkBody = http::json_body(ctx.req, MAX_BODY)?;
+    if body.app.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "app: must be a Heroku app id or name",
+        ));
+    }
+    if app_ref(&body.app).is_err() {
+        return Err(ApiError::unprocessable(format!(
+            "app {:?} is not a Heroku app id or name",
+            body.app
+        )));
+    }
+    let config_var = ConfigVarName::parse(body.config_var)?;
+    let linked = linking::link(
+        ctx.svc,
+        &LinkRequest {
+            project,
+            env_var,
+            app: body.app,
+            config_var,
+            sub: caller.sub,
+            allow_missing: false,
+            request_base: ctx.request_base(),
+        },
+    )
+    .await?;
+    let status = if linked.outcome == LinkOutcome::Created {
+        201
+    } else {
+        200
+    };
+    Ok(http::json(status, &LinkView::from(&linked.link)))
+}
+
+/// Fails with 409 before anything is created if the env var is synced from elsewhere.
+async fn ensure_free(
+    ctx: &Ctx<'_>,
+    project: &ProjectId,
+    env_var: &EnvVarName,
+) -> Result<(), ApiError> {
+    let store = &ctx.svc.store;
+    if let Some(entry) = store.directory_entry(project, env_var).await? {
+        let active = store
+            .load_app(&entry.app_id)
+            .await?
+            .and_then(|r| r.links.get(&LinkKey::new(project, env_var)).cloned())
+            .is_some_and(|l| l.is_active());
+        if active {
+            return Err(ApiError::conflict(format!(
+                "{env_var} is already synced from another app; opt out of that sync first"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
+    let body: TrialBody = http::json_body(ctx.req, MAX_BODY)?;
+    let env_var = EnvVarName::parse(body.env_var)?;
+    let svc = ctx.svc;
+    match svc.store.load_integration(&project).await? {
+        Some(i) if i.is_connected() => {}
+        _ => return Err(LinkError::NotConnected.into()),
+    }
+    ensure_free(ctx, &project, &env_var).await?;
+
+    let app = with_token(svc, &project, "a new Heroku app", |token| async move {
+        svc.heroku.create_app(&token, None).await
+    })
+    .await?;
+    tracing::info!(app_id = %app.id, "trial app created");
+    // Subscribe and link before the add-on exists, so the release that adds its config
+    // var is delivered to us and writes the env var.
+    let linked = linking::link(
+        svc,
+        &LinkRequest {
+            project: project.clone(),
+            env_var,
+            app: app.id.clone(),
+            config_var: ConfigVarName::parse(TRIAL_CONFIG_VAR).map_err(ApiError::from)?,
+            sub: caller.sub,
+            allow_missing: true,
+            request_base: ctx.request_base(),
+        },
+    )
+    .await?;
+    let addon = with_token(svc, &project, "the trial app", |token| {
+        let app_id = app.id.clone();
+        async move { svc.heroku.create_addon(&token, &app_id, TRIAL_PLAN).await }
+    })
+    .await?;
+    tracing::info!(app_id = %app.id, addon_id = %addon.id, "trial database provisioning");
+    Ok(http::json(
+        201,
+        &json!({
+            "app": { "id": app.id, "name": app.name },
+            "addon": {
+                "id": addon.id,
+                "name": addon.name,
+                "plan": addon.plan.as_ref().and_then(|p| p.name.clone()).unwrap_or_else(|| TRIAL_PLAN.to_owned()),
+                "state": addon.state,
+            },
+            "link": LinkView::from(&linked.link),
+        }),
+    ))
+}
