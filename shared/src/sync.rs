@@ -270,6 +270,10 @@ impl SyncContext {
                     &mut report,
                     &WriteOutcome::default(),
                 );
+                // Any lease left on the record has expired; drop it, so its holder's late
+                // commit (LeaseHolder checks only the owner) conflicts instead of
+                // overwriting what we save here.
+                record.set_lease(None);
                 match self
                     .apps
                     .save_app(
@@ -417,6 +421,8 @@ impl SyncContext {
                     note_error(link, &reason, now, None);
                 }
             }
+            // As in the no-write path: an expired lease's holder must not commit over this.
+            record.set_lease(None);
             let guard = Guard::Unleased {
                 generation: record.generation,
                 now_ms: self.clock.now_ms(),
