@@ -304,10 +304,13 @@ impl SyncContext {
 
             // Take the lease at the generation we decided on: if anything changed since,
             // the condition fails and we decide again from fresh state.
+            // Counted from now, not from the start of this round: the Heroku fetch above
+            // may have taken seconds, and the writes need the whole margin.
+            let taken_at = self.clock.now_ms();
             let owner = uuid::Uuid::new_v4().to_string();
             let lease = Lease {
                 owner: owner.clone(),
-                until_ms: now_ms + self.settings.lease.as_millis() as i64,
+                until_ms: taken_at + self.settings.lease.as_millis() as i64,
             };
             let mut leased = record.clone();
             leased.set_lease(Some(lease.clone()));
@@ -317,7 +320,7 @@ impl SyncContext {
                     &leased,
                     Guard::Unleased {
                         generation: record.generation,
-                        now_ms,
+                        now_ms: taken_at,
                     },
                 )
                 .await?
