@@ -1,0 +1,1149 @@
+//! The sync core against the in-memory adapters and a scripted Heroku: ordering,
+//! de-duplication, leases, partial failures, and what a sync records on each link.
+
+mod support;
+
+use shared::clock::Clock;
+use shared::domain::{Fingerprint, HistoryKind, LinkStatus};
+use shared::heroku::HerokuError;
+use shared::ports::VaultError;
+use shared::sync::{SyncError, SyncReport, SyncRequest, SyncSettings, Target};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+
+const P: &str = "p1";
+const ENV: &str = "PG_DATABASE_URL";
+
+fn at(version: u64) -> SyncRequest {
+    SyncRequest {
+        app_id: shared::domain::AppId::parse("00000000-0000-4000-8000-000000000000").unwrap(),
+        target: Target::Release(version),
+        only: None,
+        released_at: None,
+    }
+}
+
+impl World {
+    fn req(&self, target: Target) -> SyncRequest {
+        SyncRequest {
+            app_id: self.app.clone(),
+            target,
+            only: None,
+            released_at: None,
+        }
+    }
+}
+
+fn expect_transient(r: Result<SyncReport, SyncError>) -> (String, Duration) {
+    match r {
+        Err(SyncError::Transient {
+            reason,
+            retry_after,
+        }) => (reason, retry_after),
+        other => panic!("expected a transient error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn given_linked_env_var_when_first_release_syncs_then_value_written_and_version_fingerprint_history_recorded()
+ {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku
+        .release(5, &[("DATABASE_URL", &url(5)), ("OTHER", "x")]);
+
+    let report = w
+        .ctx()
+        .sync(&SyncRequest {
+            released_at: Some(start_time() - time::Duration::seconds(3)),
+            ..w.req(Target::Release(5))
+        })
+        .await
+        .expect("sync");
+
+    assert_eq!(report.version, Some(5));
+    assert_eq!(report.written, vec![k.clone()]);
+    assert!(report.unchanged.is_empty() && report.waiting.is_empty() && report.failed.is_empty());
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+    assert_eq!(w.env_versions(P, ENV), 1);
+
+    let link = w.link_state(&k).await;
+    assert_eq!(link.last_release_version, Some(5));
+    assert_eq!(
+        link.fingerprint,
+        Some(Fingerprint::of(k.as_str(), &url(5))),
+        "fingerprint of the written value, scoped to the link"
+    );
+    assert_eq!(link.last_synced_at, Some(start_time()));
+    assert_eq!(link.last_checked_at, Some(start_time()));
+    assert_eq!(link.last_error, None);
+    let last = link.history.last().expect("history entry");
+    assert_eq!(
+        (last.kind, last.release_version, last.at),
+        (HistoryKind::Synced, Some(5), start_time())
+    );
+    let record = w.record().await;
+    assert_eq!(record.lease_owner, None, "lease released");
+    assert_eq!(record.lease_until_ms, None);
+    assert!(
+        !serde_json::to_string(&record).unwrap().contains("secret-5"),
+        "the value itself is never stored in the record"
+    );
+
+    assert_eq!(
+        w.heroku.config_var_calls(),
+        vec![(format!("at-{P}"), Some(5))],
+        "read as of the delivered release, with the project's token"
+    );
+    let m = w.metrics.0.lock().unwrap().clone();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].syncs_done, 1);
+    assert_eq!(m[0].release_to_written, Some(3.0));
+}
+
+#[tokio::test]
+async fn given_synced_release_when_same_version_delivered_again_then_no_write_and_no_heroku_call() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let ctx = w.ctx();
+    ctx.sync(&w.req(Target::Release(5))).await.expect("first");
+    let before = w.record().await;
+    let writes = w.vault.writes.load(std::sync::atomic::Ordering::SeqCst);
+    w.heroku.reset_calls();
+
+    for _ in 0..3 {
+        let report = ctx.sync(&w.req(Target::Release(5))).await.expect("again");
+        assert!(report.is_noop(), "{report:?}");
+    }
+
+    assert!(
+        w.heroku.calls().is_empty(),
+        "no Heroku call for a duplicate"
+    );
+    assert_eq!(
+        w.vault.writes.load(std::sync::atomic::Ordering::SeqCst),
+        writes
+    );
+    assert_eq!(w.env_versions(P, ENV), 1);
+    assert_eq!(w.record().await, before, "the record is not even re-saved");
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(5));
+}
+
+#[tokio::test]
+async fn given_newer_release_synced_when_older_release_arrives_then_nothing_changes() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.heroku.release(6, &[("DATABASE_URL", &url(6))]);
+    let ctx = w.ctx();
+    ctx.sync(&w.req(Target::Release(6))).await.expect("newer");
+    let before = w.record().await;
+    w.heroku.reset_calls();
+
+    let report = ctx.sync(&w.req(Target::Release(5))).await.expect("older");
+
+    assert!(
+        report.written.is_empty() && report.unchanged.is_empty(),
+        "{report:?}"
+    );
+    assert!(w.heroku.calls().is_empty());
+    assert_eq!(w.env(P, ENV), Some(url(6)));
+    assert_eq!(w.env_versions(P, ENV), 1);
+    assert_eq!(w.record().await, before);
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(6));
+}
+
+#[tokio::test]
+async fn given_unknown_app_when_delivered_then_noop_and_no_heroku_call() {
+    let w = World::new();
+    w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let report = w.ctx().sync(&at(5)).await.expect("unknown app");
+    assert!(report.is_noop());
+    assert!(w.heroku.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_releases_n_and_n_plus_1_racing_when_run_many_times_then_newest_value_and_version_win()
+ {
+    for round in 0..40u64 {
+        let w = World::new();
+        let k = w.one_link(P).await;
+        let n = 10 + round;
+        w.heroku.release(n, &[("DATABASE_URL", &url(n))]);
+        w.heroku.release(n + 1, &[("DATABASE_URL", &url(n + 1))]);
+        // Slow writes keep the lease held long enough for the other sync to run into it.
+        let sink = Arc::new(SlowSink::new(
+            w.vault.clone(),
+            Duration::from_millis(round % 4),
+            Duration::from_millis(round % 3),
+        ));
+        let ctx = Arc::new(w.ctx_with(sink.clone()));
+        // Alternate which delivery starts first, and stagger the start a little.
+        let (first, second) = if round % 2 == 0 {
+            (n, n + 1)
+        } else {
+            (n + 1, n)
+        };
+        let stagger = Duration::from_micros(200 * (round % 5));
+        let a = tokio::spawn({
+            let ctx = ctx.clone();
+            let req = w.req(Target::Release(first));
+            async move { ctx.sync(&req).await }
+        });
+        let b = tokio::spawn({
+            let ctx = ctx.clone();
+            let req = w.req(Target::Release(second));
+            async move {
+                tokio::time::sleep(stagger).await;
+                ctx.sync(&req).await
+            }
+        });
+        let (ra, rb) = (a.await.unwrap(), b.await.unwrap());
+        ra.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        rb.unwrap_or_else(|e| panic!("round {round}: {e}"));
+
+        assert_eq!(w.env(P, ENV), Some(url(n + 1)), "round {round}");
+        let landed = lock(&sink.landed).clone();
+        assert_eq!(
+            landed.last().map(|(_, v)| v.clone()),
+            Some(url(n + 1)),
+            "round {round}: the last write to land is the newest ({landed:?})"
+        );
+        let link = w.link_state(&k).await;
+        assert_eq!(link.last_release_version, Some(n + 1), "round {round}");
+        assert_eq!(
+            link.fingerprint,
+            Some(Fingerprint::of(k.as_str(), &url(n + 1))),
+            "round {round}"
+        );
+        assert_eq!(w.record().await.lease_owner, None, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_many_releases_delivered_concurrently_in_any_order_then_env_var_ends_at_the_newest() {
+    for round in 0..10u64 {
+        let w = World::new();
+        let k = w.one_link(P).await;
+        for v in 1..=8 {
+            w.heroku.release(v, &[("DATABASE_URL", &url(v))]);
+        }
+        let sink = Arc::new(SlowSink::new(
+            w.vault.clone(),
+            Duration::from_millis(2),
+            Duration::from_millis(1),
+        ));
+        let ctx = Arc::new(w.ctx_with(sink.clone()));
+        // A fixed shuffle per round, with duplicates, so the newest is not always last.
+        let mut order: Vec<u64> = (1..=8).chain([8, 3, 8, 1]).collect();
+        let len = order.len();
+        order.rotate_left((round as usize * 3) % len);
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let tasks: Vec<_> = order
+            .into_iter()
+            .map(|v| {
+                let ctx = ctx.clone();
+                let req = w.req(Target::Release(v));
+                tokio::spawn(async move { ctx.sync(&req).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().expect("every delivery succeeds");
+        }
+        assert_eq!(w.env(P, ENV), Some(url(8)), "round {round}");
+        assert_eq!(
+            w.link_state(&k).await.last_release_version,
+            Some(8),
+            "round {round}"
+        );
+        let landed = lock(&sink.landed).clone();
+        let newest_writes = landed.iter().filter(|(_, v)| *v == url(8)).count();
+        assert_eq!(
+            newest_writes, 1,
+            "round {round}: newest written once ({landed:?})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_same_release_delivered_concurrently_then_it_is_written_exactly_once() {
+    let w = World::new();
+    w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let sink = Arc::new(SlowSink::new(
+        w.vault.clone(),
+        Duration::from_millis(20),
+        Duration::ZERO,
+    ));
+    let ctx = Arc::new(w.ctx_with(sink.clone()));
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let ctx = ctx.clone();
+            let req = w.req(Target::Release(5));
+            tokio::spawn(async move { ctx.sync(&req).await })
+        })
+        .collect();
+    let mut written = 0;
+    for t in tasks {
+        written += t.await.unwrap().expect("sync").written.len();
+    }
+    assert_eq!(written, 1, "exactly one delivery reports the write");
+    assert_eq!(lock(&sink.landed).len(), 1);
+    assert_eq!(w.env_versions(P, ENV), 1);
+}
+
+#[tokio::test]
+async fn given_live_lease_of_another_holder_when_it_is_released_then_sync_waits_and_proceeds() {
+    let mut w = World::new();
+    w.settings = SyncSettings {
+        wait_budget: Duration::from_secs(5),
+        ..SyncSettings::default()
+    };
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.hold_lease("other", w.clock.now_ms() + 60_000).await;
+
+    let ctx = Arc::new(w.ctx());
+    let started = Instant::now();
+    let task = tokio::spawn({
+        let ctx = ctx.clone();
+        let req = w.req(Target::Release(5));
+        async move { ctx.sync(&req).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "the sync waits for the holder");
+    assert_eq!(
+        w.env(P, ENV),
+        None,
+        "nothing written while another holds the lease"
+    );
+    w.release_lease("other").await;
+
+    let report = task.await.unwrap().expect("proceeds once released");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(report.written, vec![k.clone()]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(5));
+    assert_eq!(w.record().await.lease_owner, None);
+}
+
+#[tokio::test]
+async fn given_live_lease_never_released_when_wait_budget_runs_out_then_transient_and_nothing_written()
+ {
+    let mut w = World::new();
+    w.settings = SyncSettings {
+        wait_budget: Duration::from_millis(300),
+        ..SyncSettings::default()
+    };
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.hold_lease("other", w.clock.now_ms() + 12_000).await;
+
+    let started = Instant::now();
+    let (reason, retry_after) = expect_transient(w.ctx().sync(&w.req(Target::Release(5))).await);
+
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "waited the budget: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "but not much longer: {took:?}"
+    );
+    assert!(reason.contains("another sync"), "{reason}");
+    assert_eq!(retry_after, Duration::from_secs(12), "until the lease ends");
+    assert_eq!(w.env(P, ENV), None);
+    let r = w.record().await;
+    assert_eq!(
+        r.lease_owner.as_deref(),
+        Some("other"),
+        "the holder's lease is untouched"
+    );
+    assert_eq!(r.links[&k].last_release_version, None);
+    let m = w.metrics.0.lock().unwrap().clone();
+    assert_eq!(m.last().map(|m| m.syncs_failed), Some(1));
+}
+
+#[tokio::test]
+async fn given_expired_lease_of_dead_holder_when_sync_runs_then_it_takes_over_at_once() {
+    let mut w = World::new();
+    w.settings = SyncSettings {
+        wait_budget: Duration::from_secs(5),
+        ..SyncSettings::default()
+    };
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.hold_lease("dead", w.clock.now_ms() + 20_000).await;
+    w.clock.advance(Duration::from_secs(21));
+
+    let started = Instant::now();
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("takes over");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no waiting on a dead lease"
+    );
+    assert_eq!(report.written, vec![k.clone()]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+    let r = w.record().await;
+    assert_eq!(r.lease_owner, None, "the dead holder's lease is gone");
+    assert_eq!(r.links[&k].last_release_version, Some(5));
+}
+
+#[tokio::test]
+async fn given_lease_expiring_while_sync_waits_then_sync_takes_over() {
+    let mut w = World::new();
+    w.settings = SyncSettings {
+        wait_budget: Duration::from_secs(5),
+        ..SyncSettings::default()
+    };
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.hold_lease("stuck", w.clock.now_ms() + 20_000).await;
+
+    let ctx = Arc::new(w.ctx());
+    let task = tokio::spawn({
+        let ctx = ctx.clone();
+        let req = w.req(Target::Release(5));
+        async move { ctx.sync(&req).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!task.is_finished());
+    w.clock.advance(Duration::from_secs(20));
+
+    let report = task.await.unwrap().expect("takes over after expiry");
+    assert_eq!(report.written, vec![k]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+}
+
+#[tokio::test]
+async fn given_lease_too_short_for_the_write_margin_then_no_write_transient_and_lease_released() {
+    let mut w = World::new();
+    w.settings = SyncSettings {
+        lease: Duration::from_secs(5),
+        write_margin: Duration::from_secs(8),
+        wait_budget: Duration::from_secs(1),
+    };
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+
+    let (reason, _) = expect_transient(w.ctx().sync(&w.req(Target::Release(5))).await);
+
+    assert!(reason.contains("expiry"), "{reason}");
+    assert_eq!(
+        w.env(P, ENV),
+        None,
+        "no write started with too little lease left"
+    );
+    let r = w.record().await;
+    assert_eq!(r.lease_owner, None, "lease released");
+    assert_eq!(r.links[&k].last_release_version, None, "left for the retry");
+    assert_eq!(r.links[&k].fingerprint, None);
+}
+
+#[tokio::test]
+async fn given_lease_running_out_between_two_writes_then_second_is_not_started() {
+    // Two links; the first write takes long enough (by the manual clock) that the second
+    // would start with less than the write margin left.
+    let mut w = World::new();
+    w.settings = SyncSettings {
+        lease: Duration::from_secs(20),
+        write_margin: Duration::from_secs(8),
+        wait_budget: Duration::from_secs(1),
+    };
+    w.connect(P).await;
+    let l1 = w.link(P, "A_URL", "DATABASE_URL");
+    let l2 = w.link(P, "B_URL", "DATABASE_URL");
+    let (k1, k2) = (l1.key(), l2.key());
+    w.save_links(vec![l1, l2]).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+
+    struct ClockSink {
+        inner: shared::adapters::SecretsEnvSink,
+        clock: Arc<shared::clock::ManualClock>,
+    }
+    #[async_trait::async_trait]
+    impl shared::ports::EnvVarSink for ClockSink {
+        async fn write_env_var(
+            &self,
+            p: &shared::domain::ProjectId,
+            e: &shared::domain::EnvVarName,
+            v: &secrecy::SecretString,
+            t: &str,
+        ) -> Result<(), VaultError> {
+            self.clock.advance(Duration::from_secs(13));
+            self.inner.write_env_var(p, e, v, t).await
+        }
+    }
+    let sink = ClockSink {
+        inner: shared::adapters::SecretsEnvSink::new(w.vault.clone(), w.names.clone()),
+        clock: w.clock.clone(),
+    };
+
+    let r = w
+        .ctx_with(Arc::new(sink))
+        .sync(&w.req(Target::Release(5)))
+        .await;
+    expect_transient(r);
+
+    assert_eq!(w.env(P, "A_URL"), Some(url(5)), "the first write happened");
+    assert_eq!(w.env(P, "B_URL"), None, "the second was not started");
+    let rec = w.record().await;
+    assert_eq!(
+        rec.links[&k1].last_release_version,
+        Some(5),
+        "what was written is committed"
+    );
+    assert_eq!(
+        rec.links[&k2].last_release_version, None,
+        "the rest is left for the retry"
+    );
+    assert_eq!(rec.lease_owner, None);
+}
+
+#[tokio::test]
+async fn given_env_write_failing_then_transient_nothing_recorded_as_synced_and_lease_released() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.vault
+        .fail_writes
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let ctx = w.ctx();
+
+    let (reason, _) = expect_transient(ctx.sync(&w.req(Target::Release(5))).await);
+
+    assert!(reason.contains("Secrets Manager"), "{reason}");
+    assert_eq!(w.env(P, ENV), None);
+    let r = w.record().await;
+    assert_eq!(r.lease_owner, None, "lease released after the failed write");
+    assert_eq!(r.lease_until_ms, None);
+    let link = &r.links[&k];
+    assert_eq!(link.last_release_version, None, "not recorded as synced");
+    assert_eq!(link.fingerprint, None);
+    assert_eq!(link.last_synced_at, None);
+    assert!(link.history.iter().all(|h| h.kind != HistoryKind::Synced));
+
+    // Heroku's redelivery finishes the job.
+    let report = ctx.sync(&w.req(Target::Release(5))).await.expect("retry");
+    assert_eq!(report.written, vec![k.clone()]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+}
+
+#[tokio::test]
+async fn given_env_var_secret_pending_deletion_then_link_failed_and_not_recreated() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let sink = FailingSink(VaultError::PendingDeletion("x".into()));
+
+    let report = w
+        .ctx_with(Arc::new(sink))
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("a refusal is not transient");
+
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.failed[0].1.contains("scheduled for deletion"));
+    let link = w.link_state(&k).await;
+    assert!(
+        link.last_error
+            .as_deref()
+            .unwrap()
+            .contains("scheduled for deletion")
+    );
+    assert_eq!(link.fingerprint, None);
+    assert_eq!(link.history.last().unwrap().kind, HistoryKind::Error);
+    assert_eq!(w.record().await.lease_owner, None);
+}
+
+#[tokio::test]
+async fn given_config_var_missing_at_release_then_waiting_recorded_without_write_and_later_release_writes()
+ {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("OTHER", "x")]);
+    w.heroku.release(6, &[("OTHER", "x")]);
+    w.heroku.release(7, &[("DATABASE_URL", &url(7))]);
+    let ctx = w.ctx();
+
+    let report = ctx.sync(&w.req(Target::Release(5))).await.expect("5");
+    assert_eq!(report.waiting, vec![k.clone()]);
+    assert!(report.written.is_empty());
+    assert_eq!(w.env(P, ENV), None, "nothing written");
+    let link = w.link_state(&k).await;
+    assert_eq!(link.last_release_version, Some(5));
+    assert!(link.last_error.as_deref().unwrap().contains("DATABASE_URL"));
+    assert_eq!(link.history.last().unwrap().kind, HistoryKind::Waiting);
+    let waiting_entries = link.history.len();
+
+    // Still missing: waiting again, but the history does not repeat itself.
+    let report = ctx.sync(&w.req(Target::Release(6))).await.expect("6");
+    assert_eq!(report.waiting, vec![k.clone()]);
+    let link = w.link_state(&k).await;
+    assert_eq!(link.last_release_version, Some(6));
+    assert_eq!(link.history.len(), waiting_entries);
+
+    let report = ctx.sync(&w.req(Target::Release(7))).await.expect("7");
+    assert_eq!(report.written, vec![k.clone()]);
+    assert_eq!(w.env(P, ENV), Some(url(7)));
+    let link = w.link_state(&k).await;
+    assert_eq!(link.last_release_version, Some(7));
+    assert_eq!(link.last_error, None, "the waiting note is cleared");
+    assert_eq!(link.history.last().unwrap().kind, HistoryKind::Synced);
+}
+
+#[tokio::test]
+async fn given_config_var_removed_after_sync_then_env_var_keeps_its_last_value() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.heroku.release(6, &[]);
+    let ctx = w.ctx();
+    ctx.sync(&w.req(Target::Release(5))).await.expect("5");
+    let report = ctx.sync(&w.req(Target::Release(6))).await.expect("6");
+    assert_eq!(report.waiting, vec![k]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+    assert_eq!(w.env_versions(P, ENV), 1);
+}
+
+#[tokio::test]
+async fn given_release_without_url_change_then_unchanged_and_no_write() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.heroku
+        .release(6, &[("DATABASE_URL", &url(5)), ("NEW", "y")]);
+    let ctx = w.ctx();
+    ctx.sync(&w.req(Target::Release(5))).await.expect("5");
+    let report = ctx.sync(&w.req(Target::Release(6))).await.expect("6");
+    assert_eq!(report.unchanged, vec![k.clone()]);
+    assert_eq!(w.env_versions(P, ENV), 1, "no new secret version");
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(6));
+}
+
+#[tokio::test]
+async fn given_heroku_unavailable_or_rate_limited_then_transient_with_retry_after_and_nothing_recorded()
+ {
+    for (e, want_retry) in [
+        (
+            HerokuError::Unavailable {
+                reason: "503".into(),
+                retry_after: None,
+            },
+            Duration::from_secs(5),
+        ),
+        (
+            HerokuError::RateLimited {
+                retry_after: Some(Duration::from_secs(42)),
+            },
+            Duration::from_secs(42),
+        ),
+        (
+            HerokuError::Decode("truncated".into()),
+            Duration::from_secs(5),
+        ),
+    ] {
+        let w = World::new();
+        let k = w.one_link(P).await;
+        w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+        let before = w.record().await;
+        w.heroku.fail_next(e.clone());
+
+        let (_, retry_after) = expect_transient(w.ctx().sync(&w.req(Target::Release(5))).await);
+
+        assert_eq!(retry_after, want_retry, "{e:?}");
+        assert_eq!(w.env(P, ENV), None);
+        assert_eq!(w.record().await, before, "{e:?}: nothing recorded");
+        // The redelivery works.
+        let report = w
+            .ctx()
+            .sync(&w.req(Target::Release(5)))
+            .await
+            .expect("retry");
+        assert_eq!(report.written, vec![k]);
+    }
+}
+
+#[tokio::test]
+async fn given_heroku_refuses_access_permanently_then_error_recorded_on_link_and_sync_succeeds() {
+    for e in [
+        HerokuError::NotFound("app".into()),
+        HerokuError::Forbidden("no access".into()),
+    ] {
+        let w = World::new();
+        let k = w.one_link(P).await;
+        w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+        w.heroku.fail_next(e.clone());
+
+        let report = w
+            .ctx()
+            .sync(&w.req(Target::Release(5)))
+            .await
+            .unwrap_or_else(|err| panic!("{e:?} is permanent, not {err:?}"));
+
+        assert_eq!(report.failed.len(), 1, "{e:?}");
+        assert_eq!(report.failed[0].0, k);
+        assert!(
+            report.failed[0].1.contains("cannot read"),
+            "{:?}",
+            report.failed
+        );
+        assert_eq!(w.env(P, ENV), None);
+        let link = w.link_state(&k).await;
+        assert!(link.last_error.as_deref().unwrap().contains("cannot read"));
+        assert_eq!(link.last_checked_at, Some(start_time()));
+        let last = link.history.last().unwrap();
+        assert_eq!(
+            (last.kind, last.release_version),
+            (HistoryKind::Error, Some(5))
+        );
+        assert_eq!(
+            link.status,
+            LinkStatus::Active,
+            "still linked: access may come back"
+        );
+        let m = w.metrics.0.lock().unwrap().clone();
+        assert_eq!(m.last().map(|m| m.syncs_failed), Some(1));
+    }
+}
+
+#[tokio::test]
+async fn given_links_of_two_projects_on_one_app_then_one_config_vars_fetch_per_project_with_its_own_token()
+ {
+    let w = World::new();
+    w.connect("p1").await;
+    w.connect("p2").await;
+    let links = vec![
+        w.link("p1", "A_URL", "DATABASE_URL"),
+        w.link("p1", "B_URL", "HEROKU_POSTGRESQL_RED_URL"),
+        w.link("p2", "A_URL", "DATABASE_URL"),
+    ];
+    w.save_links(links).await;
+    w.heroku.release(
+        5,
+        &[
+            ("DATABASE_URL", &url(5)),
+            ("HEROKU_POSTGRESQL_RED_URL", &url(50)),
+        ],
+    );
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("sync");
+
+    assert_eq!(report.written.len(), 3);
+    let mut calls = w.heroku.config_var_calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![("at-p1".to_owned(), Some(5)), ("at-p2".to_owned(), Some(5))]
+    );
+    assert_eq!(w.env("p1", "A_URL"), Some(url(5)));
+    assert_eq!(w.env("p1", "B_URL"), Some(url(50)));
+    assert_eq!(w.env("p2", "A_URL"), Some(url(5)));
+}
+
+#[tokio::test]
+async fn given_one_project_without_access_then_other_projects_still_sync() {
+    let w = World::new();
+    w.connect("p1").await;
+    w.connect("p2").await;
+    w.save_links(vec![
+        w.link("p1", "A_URL", "DATABASE_URL"),
+        w.link("p2", "A_URL", "DATABASE_URL"),
+    ])
+    .await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    // Only p2's token is accepted; p1's has no refresh that Heroku accepts either.
+    *lock(&w.heroku.accepted_tokens) = Some(["at-p2".to_owned()].into());
+    lock(&w.heroku.refresh_tokens).remove("rt-p1");
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("sync");
+
+    assert_eq!(report.written, vec![key("p2", "A_URL")]);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, key("p1", "A_URL"));
+    assert_eq!(w.env("p2", "A_URL"), Some(url(5)));
+    assert_eq!(w.env("p1", "A_URL"), None);
+}
+
+#[tokio::test]
+async fn given_opted_out_and_disconnected_links_when_release_syncs_then_they_are_never_written() {
+    let w = World::new();
+    w.connect(P).await;
+    let active = w.link(P, "ACTIVE_URL", "DATABASE_URL");
+    let mut opted = w.link(P, "OPTED_URL", "DATABASE_URL");
+    opted.status = LinkStatus::OptedOut;
+    let mut gone = w.link(P, "GONE_URL", "DATABASE_URL");
+    gone.status = LinkStatus::Disconnected;
+    let (ka, ko, kg) = (active.key(), opted.key(), gone.key());
+    w.save_links(vec![active, opted, gone]).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.heroku.release(6, &[("DATABASE_URL", &url(6))]);
+    let ctx = w.ctx();
+
+    for v in [5, 6] {
+        let report = ctx.sync(&w.req(Target::Release(v))).await.expect("sync");
+        assert_eq!(report.written, vec![ka.clone()]);
+    }
+    let report = ctx.sync(&w.req(Target::Newest)).await.expect("newest");
+    assert!(report.written.is_empty());
+
+    assert_eq!(w.env(P, "ACTIVE_URL"), Some(url(6)));
+    assert_eq!(w.env(P, "OPTED_URL"), None);
+    assert_eq!(w.env(P, "GONE_URL"), None);
+    let r = w.record().await;
+    for k in [&ko, &kg] {
+        assert_eq!(r.links[k].last_release_version, None, "{k}");
+        assert!(r.links[k].history.is_empty(), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn given_newest_target_then_version_resolved_from_heroku_and_synced_as_of_it() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(3, &[("DATABASE_URL", &url(3))]);
+    w.heroku.release(7, &[("DATABASE_URL", &url(7))]);
+
+    let report = w.ctx().sync(&w.req(Target::Newest)).await.expect("sync");
+
+    assert_eq!(report.version, Some(7));
+    assert_eq!(report.written, vec![k.clone()]);
+    assert_eq!(w.env(P, ENV), Some(url(7)));
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(7));
+    assert_eq!(
+        w.heroku.calls(),
+        vec![
+            Call::NewestRelease {
+                token: "at-p1".into(),
+                app: w.app.to_string()
+            },
+            Call::ConfigVars {
+                token: "at-p1".into(),
+                app: w.app.to_string(),
+                release: Some(7)
+            },
+        ]
+    );
+
+    // Nothing newer: asking again writes nothing and reads no config vars.
+    w.heroku.reset_calls();
+    let report = w.ctx().sync(&w.req(Target::Newest)).await.expect("again");
+    assert!(report.written.is_empty());
+    assert_eq!(w.heroku.config_var_calls(), vec![]);
+}
+
+#[tokio::test]
+async fn given_newest_target_and_no_access_to_app_then_failure_recorded_on_link() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(3, &[("DATABASE_URL", &url(3))]);
+    w.heroku
+        .fail_next(HerokuError::Forbidden("no access".into()));
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Newest))
+        .await
+        .expect("permanent");
+
+    assert!(report.written.is_empty());
+    let link = w.link_state(&k).await;
+    assert!(
+        link.last_error.as_deref().unwrap().contains("cannot read"),
+        "{link:?}"
+    );
+    assert_eq!(link.history.last().unwrap().kind, HistoryKind::Error);
+}
+
+#[tokio::test]
+async fn given_only_one_link_requested_then_other_links_are_untouched() {
+    let w = World::new();
+    w.connect("p1").await;
+    w.connect("p2").await;
+    let a = w.link("p1", "A_URL", "DATABASE_URL");
+    let b = w.link("p1", "B_URL", "DATABASE_URL");
+    let c = w.link("p2", "C_URL", "DATABASE_URL");
+    let (ka, kb, kc) = (a.key(), b.key(), c.key());
+    w.save_links(vec![a, b, c]).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+
+    for target in [Target::Release(5), Target::Newest] {
+        let w_ctx = w.ctx();
+        let report = w_ctx
+            .sync(&SyncRequest {
+                only: Some(kb.clone()),
+                ..w.req(target)
+            })
+            .await
+            .expect("sync");
+        if target == Target::Release(5) {
+            assert_eq!(report.written, vec![kb.clone()]);
+        }
+    }
+
+    assert_eq!(w.env("p1", "B_URL"), Some(url(5)));
+    assert_eq!(w.env("p1", "A_URL"), None);
+    assert_eq!(w.env("p2", "C_URL"), None);
+    let r = w.record().await;
+    assert_eq!(r.links[&kb].last_release_version, Some(5));
+    assert_eq!(r.links[&ka].last_release_version, None);
+    assert_eq!(r.links[&kc].last_release_version, None);
+    assert!(
+        w.heroku.calls().iter().all(|c| match c {
+            Call::ConfigVars { token, .. } | Call::NewestRelease { token, .. } => token == "at-p1",
+        }),
+        "p2's token is not used for p1's link"
+    );
+
+    // The others still sync on the next delivery.
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("rest");
+    let mut written = report.written.clone();
+    written.sort();
+    assert_eq!(written, vec![ka, kc]);
+}
+
+#[tokio::test]
+async fn given_access_token_rejected_by_heroku_then_refreshed_once_and_sync_completes() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    // Heroku no longer accepts the stored token (revoked or expired early).
+    *lock(&w.heroku.accepted_tokens) = Some(Default::default());
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("sync");
+
+    assert_eq!(report.written, vec![k]);
+    assert_eq!(
+        w.heroku
+            .refresh_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        w.heroku.config_var_calls(),
+        vec![("at-p1".into(), Some(5)), ("at-fresh-1".into(), Some(5))]
+    );
+    let stored = w.tokens.load(&project(P)).await.unwrap().unwrap();
+    assert_eq!(stored.access_token, "at-fresh-1");
+    assert_eq!(stored.refresh_token.as_deref(), Some("rt-fresh-1"));
+}
+
+#[tokio::test]
+async fn given_project_without_heroku_connection_then_link_failed_not_transient() {
+    let w = World::new();
+    // Linked, but the token secret is gone (integration deleted meanwhile).
+    let l = w.link(P, ENV, "DATABASE_URL");
+    let k = l.key();
+    w.save_links(vec![l]).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("sync");
+
+    assert_eq!(report.failed.len(), 1);
+    assert!(w.heroku.calls().is_empty());
+    assert!(w.link_state(&k).await.last_error.is_some());
+}
+
+#[tokio::test]
+async fn given_store_down_then_transient() {
+    let w = World::new();
+    w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.store
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (reason, _) = expect_transient(w.ctx().sync(&w.req(Target::Release(5))).await);
+    assert!(reason.contains("DynamoDB"), "{reason}");
+}
+
+/// An app store whose lease-holder saves (the commit after a write) wait for a permit.
+struct SlowCommitStore {
+    inner: Arc<shared::adapters::MemoryStore>,
+    gate: tokio::sync::Semaphore,
+    reached: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::AppStore for SlowCommitStore {
+    async fn load_app(
+        &self,
+        app: &shared::domain::AppId,
+    ) -> Result<Option<shared::domain::AppRecord>, shared::ports::StoreError> {
+        self.inner.load_app(app).await
+    }
+
+    async fn save_app(
+        &self,
+        record: &shared::domain::AppRecord,
+        guard: shared::ports::Guard,
+    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
+        if matches!(guard, shared::ports::Guard::LeaseHolder { .. }) {
+            self.reached.notify_one();
+            self.gate.acquire().await.expect("gate").forget();
+        }
+        self.inner.save_app(record, guard).await
+    }
+
+    async fn save_app_with_entry(
+        &self,
+        record: &shared::domain::AppRecord,
+        guard: shared::ports::Guard,
+        entry: &shared::ports::DirectoryEntry,
+        replace_entry: bool,
+    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
+        self.inner
+            .save_app_with_entry(record, guard, entry, replace_entry)
+            .await
+    }
+
+    async fn directory_entry(
+        &self,
+        project: &shared::domain::ProjectId,
+        env_var: &shared::domain::EnvVarName,
+    ) -> Result<Option<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
+        self.inner.directory_entry(project, env_var).await
+    }
+
+    async fn directory(
+        &self,
+        project: &shared::domain::ProjectId,
+    ) -> Result<Vec<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
+        self.inner.directory(project).await
+    }
+}
+
+#[tokio::test]
+async fn given_holder_whose_commit_lands_after_its_lease_expired_then_it_cannot_roll_back_a_newer_check()
+ {
+    // A writes release 5's value under its lease, in time; its commit to the store is slow
+    // and lands after the lease has ended (a DynamoDB call that timed out client-side can
+    // still be applied). Meanwhile B finds the lease expired and records release 6, where
+    // the var is gone: no write, so B takes no lease of its own. A's late commit must not
+    // overwrite B's newer record with its older one.
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.heroku.release(6, &[]);
+    let store = Arc::new(SlowCommitStore {
+        inner: w.store.clone(),
+        gate: tokio::sync::Semaphore::new(0),
+        reached: tokio::sync::Notify::new(),
+    });
+    let mut ctx_a = w.ctx();
+    ctx_a.apps = store.clone();
+    let ctx_a = Arc::new(ctx_a);
+    let a = tokio::spawn({
+        let ctx = ctx_a.clone();
+        let req = w.req(Target::Release(5));
+        async move { ctx.sync(&req).await }
+    });
+    store.reached.notified().await;
+    assert_eq!(
+        w.env(P, ENV),
+        Some(url(5)),
+        "A's write landed within its lease"
+    );
+    w.clock.advance(Duration::from_secs(25));
+
+    let report_b = w.ctx().sync(&w.req(Target::Release(6))).await.expect("B");
+    assert_eq!(report_b.waiting, vec![k.clone()]);
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(6));
+    store.gate.add_permits(1);
+    let result_a = a.await.unwrap();
+
+    let link = w.link_state(&k).await;
+    assert_eq!(
+        link.last_release_version,
+        Some(6),
+        "release 6 was checked after release 5, but A's late commit ({result_a:?}) rolled \
+         the link back to {:?}",
+        link.last_release_version
+    );
+    assert!(link.last_error.is_some(), "B's waiting note survives");
+    assert!(
+        matches!(result_a, Err(SyncError::Transient { .. })),
+        "A learns its lease was lost: {result_a:?}"
+    );
+}
+
+/// Heroku that takes `by` (on the manual clock) to answer config vars.
+struct SlowHeroku {
+    inner: Arc<FakeHeroku>,
+    clock: Arc<shared::clock::ManualClock>,
+    by: Duration,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::HerokuApi for SlowHeroku {
+    async fn config_vars(
+        &self,
+        token: &shared::heroku::AccessToken,
+        app: &str,
+        release: Option<u64>,
+    ) -> Result<shared::heroku::ConfigVars, HerokuError> {
+        self.clock.advance(self.by);
+        self.inner.config_vars(token, app, release).await
+    }
+
+    async fn newest_release(
+        &self,
+        token: &shared::heroku::AccessToken,
+        app: &str,
+    ) -> Result<Option<shared::heroku::Release>, HerokuError> {
+        self.inner.newest_release(token, app).await
+    }
+}
+
+#[tokio::test]
+async fn given_slow_heroku_answer_then_the_lease_is_counted_from_when_it_is_taken() {
+    // Heroku takes 13 s (a 401, a refresh and a retry can); the lease taken afterwards
+    // must still leave the full write margin, or a slow Heroku would block every sync.
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let mut ctx = w.ctx();
+    ctx.heroku = Arc::new(SlowHeroku {
+        inner: w.heroku.clone(),
+        clock: w.clock.clone(),
+        by: Duration::from_secs(13),
+    });
+
+    let report = ctx
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("written despite the slow answer");
+
+    assert_eq!(report.written, vec![k]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+}
