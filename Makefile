@@ -39,10 +39,10 @@ unit: $(STAMP) ## Every Rust test (moto and the fake Heroku start on their own)
 test: $(STAMP) lint unit ## Everything: lint, every test, template and sample-event checks
 
 dev: $(STAMP) ## The local stack in the foreground on 127.0.0.1:$(PORT)
-	cargo run --locked --release -p devserver --bin dev -- --port $(PORT)
+	cargo run --locked -p devserver --bin dev -- --port $(PORT)
 
 demo: $(STAMP) ## Build and play the whole story end to end
-	cargo run --locked --release -p devserver --bin demo
+	cargo run --locked -p devserver --bin demo
 
 bench: $(STAMP) ## Benchmarks, written to BENCHMARKS.md
 	@echo "bench: not built yet"

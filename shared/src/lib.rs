@@ -14,6 +14,7 @@ pub mod heroku;
 pub mod http;
 pub mod linking;
 pub mod metrics;
+pub mod optout;
 pub mod ports;
 pub mod services;
 pub mod signing;

@@ -486,3 +486,20 @@ async fn ensure_subscription(
         created_at: svc.clock.now(),
     })
 }
+
+/// Every link of a project as it stands (the directory, then each app's record).
+pub async fn project_links(svc: &Services, project: &ProjectId) -> Result<Vec<Link>, LinkError> {
+    let mut links = Vec::new();
+    for entry in svc.store.directory(project).await? {
+        let key = LinkKey::new(project, &entry.env_var);
+        if let Some(link) = svc
+            .store
+            .load_app(&entry.app_id)
+            .await?
+            .and_then(|mut r| r.links.remove(&key))
+        {
+            links.push(link);
+        }
+    }
+    Ok(links)
+}

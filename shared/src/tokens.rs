@@ -199,13 +199,21 @@ impl TokenManager {
         project: &ProjectId,
         tokens: &StoredTokens,
     ) -> Result<(), TokenError> {
-        self.vault
-            .write(
-                &self.names.heroku_tokens(project),
-                &tokens.to_secret(),
-                None,
-            )
-            .await?;
+        let name = self.names.heroku_tokens(project);
+        let secret = tokens.to_secret();
+        // A token secret force-deleted by a disconnect moments ago can take Secrets
+        // Manager a few seconds to release its name.
+        let mut attempt = 0;
+        loop {
+            match self.vault.write(&name, &secret, None).await {
+                Err(VaultError::PendingDeletion(_)) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+                Ok(()) => break,
+            }
+        }
         self.remember(project, tokens);
         Ok(())
     }

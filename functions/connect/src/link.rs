@@ -49,6 +49,7 @@ pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         )));
     }
     let config_var = ConfigVarName::parse(body.config_var)?;
+    shared::optout::run_cleanup(ctx.svc, &project).await;
     let linked = linking::link(
         ctx.svc,
         &LinkRequest {

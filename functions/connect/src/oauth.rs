@@ -44,6 +44,7 @@ pub async fn authorize(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             "only the project's owner can connect Heroku",
         ));
     }
+    shared::optout::run_cleanup(svc, &project).await;
     let client_id = svc
         .config
         .oauth_client_id()
@@ -148,6 +149,9 @@ pub async fn callback(ctx: &Ctx<'_>) -> Response<Body> {
             return back_to_console(ctx, Some(project), Err("temporarily_unavailable"));
         }
     }
+    // Revoke what a previous connection left behind, with its own token, before the new
+    // tokens replace it.
+    shared::optout::run_cleanup(svc, &pending.project_id).await;
     let client_secret = match svc.tokens.client_secret().await {
         Ok(s) => s,
         Err(e) => {

@@ -3,6 +3,17 @@
 mod common;
 
 use common::*;
+
+/// name, client, method, path, body, expected status, expected error code
+type Case<'a> = (
+    &'a str,
+    &'a Client,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
 use std::time::Duration;
 
 async fn connected() -> (local::fixture::Stack, fake_heroku::User, Client) {
@@ -279,7 +290,7 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_wri
         ..Client::new(&s, "user-1", "p1")
     };
     let anonymous = Client::anonymous(&s);
-    let cases: Vec<(&str, &Client, &str, &str, Option<&str>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "wrong project",
             &other_project,

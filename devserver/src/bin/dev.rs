@@ -1,0 +1,73 @@
+//! `make dev`: the local stack in the foreground on 127.0.0.1:${PORT:-8787}.
+
+use devserver::{LocalStack, Options};
+
+#[tokio::main]
+async fn main() {
+    devserver::init_logs("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn");
+    let port = std::env::args()
+        .skip_while(|a| a != "--port")
+        .nth(1)
+        .or_else(|| std::env::var("PORT").ok())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8787);
+    let stack = match LocalStack::start(Options::dev(port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let base = &stack.base_url;
+    println!();
+    println!("  API (API Gateway emulator)   {base}");
+    println!("  webhook URL                  {base}/webhooks/heroku");
+    println!("  OAuth callback               {base}/integrations/heroku/callback");
+    println!(
+        "  console (callback lands)     {}",
+        stack.config.console_url.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  DynamoDB / Secrets Manager   {} ({})",
+        stack.aws_endpoint,
+        if stack.moto_started {
+            "moto_server, started here"
+        } else {
+            "AWS_ENDPOINT_URL"
+        }
+    );
+    match &stack.heroku {
+        Some(h) => {
+            let user = h.create_user("dev@example.com");
+            let app = h.create_app(&user, "dev-app");
+            h.add_postgres(&app, "heroku-postgresql:essential-0");
+            h.set_browser_user(&user);
+            println!(
+                "  Heroku (fake)                {} — control API under /_fake/ (see fake-heroku/README.md)",
+                h.url()
+            );
+            println!(
+                "                               user dev@example.com owns app `dev-app` with Postgres; it approves OAuth"
+            );
+        }
+        None => println!(
+            "  Heroku                       {}",
+            stack.config.heroku_api_url
+        ),
+    }
+    println!(
+        "  table / secret prefix        {} / {}",
+        stack.config.table_name, stack.config.secret_prefix
+    );
+    println!();
+    println!(
+        "  A token for project `demo`:  TOKEN=$(curl -s '{base}/_dev/token?sub=dev-user&project_id=demo')"
+    );
+    println!(
+        "  then e.g.                    curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {base}/projects/demo/integrations/heroku/authorize"
+    );
+    println!();
+    println!("ready: {base} (Ctrl-C stops everything)");
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping");
+}

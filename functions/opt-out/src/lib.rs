@@ -1,0 +1,130 @@
+//! The opt-out function: stop one env var's sync, delete the Heroku integration, or
+//! disconnect a project whose ownership changed. None of them touches an env var's
+//! value: its secret keeps the last synced URL (this function has no permission on it).
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use shared::domain::{EnvVarName, ProjectId};
+use shared::http::{self, ADMIN_SCOPE, ApiError, Function};
+use shared::optout;
+use shared::services::Services;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub struct OptOut {
+    svc: Arc<Services>,
+}
+
+#[derive(Deserialize)]
+struct TransferBody {
+    new_owner: String,
+}
+
+impl OptOut {
+    pub fn new(svc: Arc<Services>) -> Self {
+        OptOut { svc }
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let request_id = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+            _ => None,
+        };
+        let span = tracing::info_span!(
+            "opt_out",
+            request_id = request_id.as_deref().unwrap_or(""),
+            route = tracing::field::Empty,
+            project_id = tracing::field::Empty,
+        );
+        async {
+            let Some((route, params)) = http::resolve(&req, Function::OptOut) else {
+                return ApiError::not_found("no such route").into_response();
+            };
+            let span = tracing::Span::current();
+            span.record("route", route.key().as_str());
+            if let Some(p) = params.get("project_id") {
+                span.record("project_id", p.as_str());
+            }
+            let result = match (route.method, route.path) {
+                ("DELETE", "/projects/{project_id}/env-vars/{env_var}/heroku-sync") => {
+                    self.opt_out(&req, &params).await
+                }
+                ("DELETE", "/projects/{project_id}/integrations/heroku") => {
+                    self.delete_integration(&req, &params).await
+                }
+                ("POST", "/projects/{project_id}/ownership-transfers") => {
+                    self.transfer(&req, &params).await
+                }
+                _ => Err(ApiError::not_found("no such route")),
+            };
+            let resp = result.unwrap_or_else(ApiError::into_response);
+            tracing::info!(status = resp.status().as_u16(), "answered");
+            resp
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn opt_out(
+        &self,
+        req: &Request,
+        params: &HashMap<String, String>,
+    ) -> Result<Response<Body>, ApiError> {
+        let (_, project) = http::project_caller(req, params)?;
+        let env_var = EnvVarName::parse(params.get("env_var").cloned().unwrap_or_default())?;
+        match optout::opt_out(&self.svc, &project, &env_var).await? {
+            Some(_) => Ok(http::no_content()),
+            None => Err(ApiError::not_found(format!(
+                "{env_var} is not synced from Heroku"
+            ))),
+        }
+    }
+
+    async fn delete_integration(
+        &self,
+        req: &Request,
+        params: &HashMap<String, String>,
+    ) -> Result<Response<Body>, ApiError> {
+        let (_, project) = http::project_caller(req, params)?;
+        optout::disconnect(&self.svc, &project, None).await?;
+        Ok(http::no_content())
+    }
+
+    /// A platform call: the admin scope is required (API Gateway checks it too); a token
+    /// that names a project must name this one.
+    async fn transfer(
+        &self,
+        req: &Request,
+        params: &HashMap<String, String>,
+    ) -> Result<Response<Body>, ApiError> {
+        let caller = http::caller(req)?;
+        if !caller.has_scope(ADMIN_SCOPE) {
+            return Err(ApiError::forbidden(format!(
+                "the {ADMIN_SCOPE} scope is required"
+            )));
+        }
+        let project = ProjectId::parse(params.get("project_id").cloned().unwrap_or_default())?;
+        if caller
+            .project_id
+            .as_deref()
+            .is_some_and(|p| p != project.as_str())
+        {
+            return Err(ApiError::forbidden(
+                "the token is not valid for this project",
+            ));
+        }
+        let body: TransferBody = http::json_body(req, MAX_BODY)?;
+        let new_owner = body.new_owner.trim();
+        if new_owner.is_empty() || new_owner.len() > 256 {
+            return Err(ApiError::bad_request(
+                "new_owner: must be the new owner's user id (1 to 256 characters)",
+            ));
+        }
+        optout::disconnect(&self.svc, &project, Some(new_owner)).await?;
+        Ok(http::no_content())
+    }
+}

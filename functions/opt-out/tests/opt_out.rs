@@ -1,0 +1,509 @@
+//! Opting out, deleting the integration and transferring ownership, over HTTP, with the
+//! fake Heroku delivering real rotations afterwards.
+
+mod common;
+
+use common::*;
+
+/// name, client, method, path, body, expected status, expected error code
+type Case<'a> = (
+    &'a str,
+    &'a Client,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
+use fake_heroku::Fault;
+use std::time::Duration;
+
+async fn settle(s: &local::fixture::Stack) {
+    assert!(
+        s.heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await,
+        "deliveries settled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_two_env_vars_of_one_app_when_one_opts_out_then_only_the_other_follows() {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "A_URL", "shop").await.status, 201);
+    assert_eq!(c.link("p1", "B_URL", "shop").await.status, 201);
+    let first = s.env_value("p1", "A_URL").await.unwrap();
+
+    let a = c
+        .call("DELETE", "/projects/p1/env-vars/A_URL/heroku-sync", None)
+        .await;
+    assert_eq!(a.status, 204);
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/env-vars/A_URL/heroku-sync", None)
+            .await
+            .status,
+        204,
+        "idempotent"
+    );
+    assert_eq!(
+        s.heroku.webhooks(&app).len(),
+        1,
+        "B still needs the subscription"
+    );
+
+    s.heroku.rotate_credentials(&app);
+    settle(&s).await;
+    let rotated = s.heroku.config_var(&app, "DATABASE_URL").unwrap();
+    assert_eq!(
+        s.env_value("p1", "A_URL").await.unwrap(),
+        first,
+        "opted out: unchanged"
+    );
+    assert_eq!(
+        s.env_value("p1", "B_URL").await.unwrap(),
+        rotated,
+        "still synced"
+    );
+    let status = c.status("p1").await;
+    assert_eq!(link_status(&status, "A_URL")["status"], "opted_out");
+    assert_eq!(link_status(&status, "B_URL")["status"], "active");
+
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/env-vars/B_URL/heroku-sync", None)
+            .await
+            .status,
+        204
+    );
+    assert!(
+        s.heroku.webhooks(&app).is_empty(),
+        "unused subscription removed"
+    );
+    assert_eq!(
+        s.env_value("p1", "B_URL").await.unwrap(),
+        rotated,
+        "opting out never deletes the value"
+    );
+
+    // Linking again re-enables and catches up at once.
+    s.heroku.set_delivery_mode(fake_heroku::DeliveryMode::Hold);
+    s.heroku.rotate_credentials(&app);
+    let again = c.link("p1", "A_URL", "shop").await;
+    assert_eq!(again.status, 200, "{}", again.json);
+    assert_eq!(again.json["status"], "active");
+    assert_eq!(
+        s.env_value("p1", "A_URL").await,
+        s.heroku.config_var(&app, "DATABASE_URL"),
+        "caught up"
+    );
+    assert_eq!(s.heroku.webhooks(&app).len(), 1, "subscribed again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_connected_project_when_the_integration_is_deleted_then_everything_stops_and_reconnecting_works()
+ {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.connect_via_oauth(&s, "p1", &user).await, "connected");
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    assert_eq!(c.link("p1", "OTHER_URL", app.id.as_str()).await.status, 201);
+    let value = s.env_value("p1", "PG_URL").await.unwrap();
+    let tokens = s
+        .svc
+        .names
+        .heroku_tokens(&shared::domain::ProjectId::parse("p1").unwrap());
+
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/integrations/heroku", None)
+            .await
+            .status,
+        204
+    );
+    let status = c.status("p1").await;
+    assert_eq!(status["status"], "disconnected");
+    assert_eq!(
+        status["heroku"],
+        serde_json::Value::Null,
+        "the Heroku account is forgotten"
+    );
+    assert!(
+        status["pending_cleanup"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    for l in status["links"].as_array().unwrap() {
+        assert_eq!(l["status"], "disconnected");
+    }
+    assert!(
+        s.heroku.authorizations(&user).iter().all(|a| a.revoked),
+        "authorization revoked at Heroku"
+    );
+    assert!(
+        s.secrets
+            .get_secret_value()
+            .secret_id(&tokens)
+            .send()
+            .await
+            .is_err(),
+        "token secret gone"
+    );
+    assert!(s.heroku.webhooks(&app).is_empty(), "subscription removed");
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/integrations/heroku", None)
+            .await
+            .status,
+        204,
+        "idempotent"
+    );
+
+    s.heroku.rotate_credentials(&app);
+    settle(&s).await;
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await.unwrap(),
+        value,
+        "env var kept as it was"
+    );
+
+    // Connect again right away, link again: syncing resumes.
+    assert_eq!(c.connect_via_oauth(&s, "p1", &user).await, "connected");
+    let again = c.link("p1", "PG_URL", "shop").await;
+    assert_eq!(again.status, 200, "{}", again.json);
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await,
+        s.heroku.config_var(&app, "DATABASE_URL")
+    );
+    s.heroku.rotate_credentials(&app);
+    settle(&s).await;
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await,
+        s.heroku.config_var(&app, "DATABASE_URL")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_transfer_then_the_sync_disconnects_and_the_new_owner_connects_their_own_heroku() {
+    let s = stack().await;
+    let alice_heroku = s.heroku.create_user("alice@example.com");
+    let bob_heroku = s.heroku.create_user("bob@example.com");
+    let alice_app = s.heroku.create_app(&alice_heroku, "alice-app");
+    s.heroku
+        .add_postgres(&alice_app, "heroku-postgresql:essential-0");
+    let bob_app = s.heroku.create_app(&bob_heroku, "bob-app");
+    s.heroku
+        .add_postgres(&bob_app, "heroku-postgresql:essential-0");
+    let alice = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(
+        alice.connect_via_oauth(&s, "p1", &alice_heroku).await,
+        "connected"
+    );
+    assert_eq!(alice.link("p1", "PG_URL", "alice-app").await.status, 201);
+    let alice_value = s.env_value("p1", "PG_URL").await.unwrap();
+
+    let transfer = r#"{"new_owner":"bob"}"#;
+    let not_admin = Client::new(&s, "platform", "p1", &[]);
+    assert_eq!(
+        not_admin
+            .call("POST", "/projects/p1/ownership-transfers", Some(transfer))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        alice.status("p1").await["status"],
+        "connected",
+        "nothing happened"
+    );
+
+    let admin = Client::new(&s, "platform", "p1", &["integrations/admin"]);
+    let a = admin
+        .call("POST", "/projects/p1/ownership-transfers", Some(transfer))
+        .await;
+    assert_eq!(a.status, 204, "{}", a.json);
+    let status = alice.status("p1").await;
+    assert_eq!(status["status"], "disconnected");
+    assert_eq!(link_status(&status, "PG_URL")["status"], "disconnected");
+    assert!(
+        s.heroku
+            .authorizations(&alice_heroku)
+            .iter()
+            .all(|a| a.revoked)
+    );
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await.unwrap(),
+        alice_value,
+        "value kept"
+    );
+
+    // Alice can no longer connect the project; Bob connects his own Heroku account.
+    assert_eq!(
+        alice
+            .call("POST", "/projects/p1/integrations/heroku/authorize", None)
+            .await
+            .status,
+        403
+    );
+    let bob = Client::new(&s, "bob", "p1", &[]);
+    assert_eq!(
+        bob.connect_via_oauth(&s, "p1", &bob_heroku).await,
+        "connected"
+    );
+    assert_eq!(bob.status("p1").await["heroku"]["email"], "bob@example.com");
+    let relinked = bob.link("p1", "PG_URL", "bob-app").await;
+    assert_eq!(relinked.status, 201, "{}", relinked.json);
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await,
+        s.heroku.config_var(&bob_app, "DATABASE_URL")
+    );
+    s.heroku.rotate_credentials(&bob_app);
+    s.heroku.rotate_credentials(&alice_app);
+    settle(&s).await;
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await,
+        s.heroku.config_var(&bob_app, "DATABASE_URL"),
+        "follows Bob's app only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_heroku_failing_during_opt_out_then_204_no_later_write_and_cleanup_once_heroku_is_back()
+ {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    let value = s.env_value("p1", "PG_URL").await.unwrap();
+
+    let fault = s
+        .heroku
+        .inject(Fault::status(&format!("/apps/{}/webhooks", app.id), 503).method("DELETE"));
+    let a = c
+        .call("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync", None)
+        .await;
+    assert_eq!(a.status, 204, "{}", a.json);
+    let status = c.status("p1").await;
+    assert_eq!(link_status(&status, "PG_URL")["status"], "opted_out");
+    let pending = status["pending_cleanup"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{status}");
+    assert_eq!(pending[0]["kind"], "delete_webhook");
+    assert!(status["last_error"].as_str().unwrap().contains("pending"));
+
+    // The subscription still delivers, and nothing is written.
+    s.heroku.rotate_credentials(&app);
+    settle(&s).await;
+    assert!(s.heroku.deliveries().iter().all(|d| d.succeeded));
+    assert_eq!(s.env_value("p1", "PG_URL").await.unwrap(), value);
+
+    // Heroku is back; the next call that touches the integration finishes the job.
+    s.heroku.clear_fault(fault);
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync", None)
+            .await
+            .status,
+        204
+    );
+    let status = c.status("p1").await;
+    assert!(
+        status["pending_cleanup"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    assert_eq!(status["last_error"], serde_json::Value::Null);
+    assert!(s.heroku.webhooks(&app).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_heroku_down_during_disconnect_then_revocation_waits_and_finishes_later() {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    let tokens = s
+        .svc
+        .names
+        .heroku_tokens(&shared::domain::ProjectId::parse("p1").unwrap());
+
+    s.heroku.inject(Fault::status("/", 503));
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/integrations/heroku", None)
+            .await
+            .status,
+        204
+    );
+    let status = c.status("p1").await;
+    assert_eq!(status["status"], "disconnected");
+    assert_eq!(
+        status["pending_cleanup"].as_array().unwrap().len(),
+        2,
+        "{status}"
+    );
+    assert!(
+        s.secrets
+            .get_secret_value()
+            .secret_id(&tokens)
+            .send()
+            .await
+            .is_ok(),
+        "kept until revoked"
+    );
+
+    s.heroku.clear_faults();
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/integrations/heroku", None)
+            .await
+            .status,
+        204
+    );
+    let status = c.status("p1").await;
+    assert!(
+        status["pending_cleanup"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    assert!(s.heroku.authorizations(&user).iter().all(|a| a.revoked));
+    assert!(s.heroku.webhooks(&app).is_empty());
+    assert!(
+        s.secrets
+            .get_secret_value()
+            .secret_id(&tokens)
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_changed() {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    let before = (s.table_snapshot().await, s.secrets_snapshot().await);
+
+    let other = Client::new(&s, "alice", "p2", &[]);
+    let admin_other = Client::new(&s, "platform", "p2", &["integrations/admin"]);
+    let admin = Client::new(&s, "platform", "p1", &["integrations/admin"]);
+    let cases: Vec<Case> = vec![
+        (
+            "wrong project",
+            &other,
+            "DELETE",
+            "/projects/p1/env-vars/PG_URL/heroku-sync",
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            "wrong project",
+            &other,
+            "DELETE",
+            "/projects/p1/integrations/heroku",
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            "admin of another project",
+            &admin_other,
+            "POST",
+            "/projects/p1/ownership-transfers",
+            Some(r#"{"new_owner":"x"}"#),
+            403,
+            "forbidden",
+        ),
+        (
+            "never linked",
+            &c,
+            "DELETE",
+            "/projects/p1/env-vars/NEVER/heroku-sync",
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "bad env var",
+            &c,
+            "DELETE",
+            "/projects/p1/env-vars/1X/heroku-sync",
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "malformed body",
+            &admin,
+            "POST",
+            "/projects/p1/ownership-transfers",
+            Some("{"),
+            400,
+            "bad_request",
+        ),
+        (
+            "empty owner",
+            &admin,
+            "POST",
+            "/projects/p1/ownership-transfers",
+            Some(r#"{"new_owner":" "}"#),
+            400,
+            "bad_request",
+        ),
+        (
+            "missing owner",
+            &admin,
+            "POST",
+            "/projects/p1/ownership-transfers",
+            Some(r#"{}"#),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (name, client, method, path, body, status, code) in cases {
+        let a = client.call(method, path, body).await;
+        assert_eq!(
+            (a.status, a.json["error"].as_str()),
+            (status, Some(code)),
+            "{name}: {}",
+            a.json
+        );
+    }
+    let expired = Client::with_token(
+        &s,
+        Some(local::jwt::mint(
+            &s.jwt_secret,
+            &serde_json::json!({"sub": "alice", "project_id": "p1", "exp": 1}),
+        )),
+    );
+    for (name, client) in [
+        ("missing token", Client::with_token(&s, None)),
+        ("expired token", expired),
+    ] {
+        for (method, path) in [
+            ("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync"),
+            ("DELETE", "/projects/p1/integrations/heroku"),
+            ("POST", "/projects/p1/ownership-transfers"),
+        ] {
+            assert_eq!(
+                client.call(method, path, Some("{}")).await.status,
+                401,
+                "{name} {method} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        (s.table_snapshot().await, s.secrets_snapshot().await),
+        before,
+        "nothing changed"
+    );
+}

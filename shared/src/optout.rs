@@ -1,0 +1,365 @@
+//! Stopping syncs: opting one env var out, disconnecting a whole project (integration
+//! deleted, or ownership transferred), and the Heroku clean-up those owe.
+//!
+//! Our own state changes first and at once: a link leaves `active` under the same guard a
+//! sync's lease uses, so once the call returns no delivery can write that env var. What
+//! must happen at Heroku (delete the subscription, revoke the authorization) is recorded
+//! as pending clean-up on the integration, tried at once, and retried by the next call
+//! that touches the integration if Heroku was down. Env var secrets are never touched.
+
+use crate::domain::{
+    AppId, Cleanup, EnvVarName, HistoryEntry, HistoryKind, Integration, IntegrationStatus, LinkKey,
+    LinkStatus, ProjectId, Subscription,
+};
+use crate::heroku::HerokuError;
+use crate::linking::LinkError;
+use crate::ports::{AppStore, Guard, IntegrationStore, Saved};
+use crate::services::Services;
+use std::time::Duration;
+
+/// How long to wait for a running sync's lease before answering "try again".
+const LEASE_WAIT: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOut {
+    /// The link was active and is now opted out.
+    Stopped,
+    /// It was already opted out or disconnected.
+    AlreadyStopped,
+}
+
+/// What stopping one link did.
+enum Stop {
+    NotLinked,
+    AlreadyStopped,
+    /// Now stopped; carries the app's subscription if no active link needs it any more.
+    Now(Option<Subscription>),
+}
+
+/// Sets one link's status (unless it is already not active), waiting out a sync's lease.
+async fn stop_link(
+    svc: &Services,
+    app: &AppId,
+    key: &LinkKey,
+    status: LinkStatus,
+    detail: &str,
+) -> Result<Stop, LinkError> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let Some(mut record) = svc.store.load_app(app).await? else {
+            return Ok(Stop::NotLinked);
+        };
+        let Some(link) = record.links.get_mut(key) else {
+            return Ok(Stop::NotLinked);
+        };
+        if link.status != LinkStatus::Active {
+            return Ok(Stop::AlreadyStopped);
+        }
+        let now = svc.clock.now();
+        link.status = status;
+        link.record(HistoryEntry {
+            at: now,
+            kind: if status == LinkStatus::OptedOut {
+                HistoryKind::OptedOut
+            } else {
+                HistoryKind::Disconnected
+            },
+            release_version: link.last_release_version,
+            detail: Some(detail.to_owned()),
+        });
+        // No active link left: nobody needs the subscription any more.
+        let subscription = if record.has_active_links() {
+            None
+        } else {
+            record.subscription.take()
+        };
+        let guard = Guard::Unleased {
+            generation: record.generation,
+            now_ms: svc.clock.now_ms(),
+        };
+        record.set_lease(None);
+        match svc.store.save_app(&record, guard).await? {
+            Saved::Ok { .. } => return Ok(Stop::Now(subscription)),
+            Saved::Conflict if started.elapsed() < LEASE_WAIT => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            Saved::Conflict => {
+                return Err(LinkError::Unavailable(
+                    "a sync of this app is still running; retry".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// Adds clean-up work to the integration (creating a minimal one if needed).
+async fn add_cleanup(
+    svc: &Services,
+    project: &ProjectId,
+    work: Vec<Cleanup>,
+) -> Result<(), LinkError> {
+    if work.is_empty() {
+        return Ok(());
+    }
+    update_integration(svc, project, |i| {
+        for w in &work {
+            if !i.pending_cleanup.contains(w) {
+                i.pending_cleanup.push(w.clone());
+            }
+        }
+    })
+    .await
+}
+
+/// Read-modify-write of the integration with optimistic concurrency.
+async fn update_integration(
+    svc: &Services,
+    project: &ProjectId,
+    change: impl Fn(&mut Integration),
+) -> Result<(), LinkError> {
+    for _ in 0..20 {
+        let current = svc.store.load_integration(project).await?;
+        let expected = current.as_ref().map(|i| i.generation);
+        let mut integration = current.unwrap_or_else(|| Integration::new(project.clone()));
+        change(&mut integration);
+        if let Saved::Ok { .. } = svc.store.save_integration(&integration, expected).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(LinkError::Unavailable(
+        "the integration kept changing; retry".into(),
+    ))
+}
+
+/// Opts `env_var` of `project` out of its sync. `Ok(None)`: it was never linked.
+pub async fn opt_out(
+    svc: &Services,
+    project: &ProjectId,
+    env_var: &EnvVarName,
+) -> Result<Option<OptOut>, LinkError> {
+    let Some(entry) = svc.store.directory_entry(project, env_var).await? else {
+        return Ok(None);
+    };
+    let key = LinkKey::new(project, env_var);
+    let outcome = match stop_link(
+        svc,
+        &entry.app_id,
+        &key,
+        LinkStatus::OptedOut,
+        "opted out by the owner",
+    )
+    .await?
+    {
+        Stop::NotLinked => return Ok(None),
+        Stop::AlreadyStopped => OptOut::AlreadyStopped,
+        Stop::Now(subscription) => {
+            tracing::info!(app_id = %entry.app_id, link = %key, "link opted out");
+            if let Some(sub) = subscription {
+                add_cleanup(
+                    svc,
+                    project,
+                    vec![Cleanup::DeleteWebhook {
+                        app_id: entry.app_id.clone(),
+                        webhook_id: sub.webhook_id,
+                    }],
+                )
+                .await?;
+            }
+            OptOut::Stopped
+        }
+    };
+    run_cleanup(svc, project).await;
+    Ok(Some(outcome))
+}
+
+/// Disconnects every link of the project, forgets its Heroku account, and queues the
+/// subscription deletions and the revocation. `new_owner` also re-pins the owner (an
+/// ownership transfer).
+pub async fn disconnect(
+    svc: &Services,
+    project: &ProjectId,
+    new_owner: Option<&str>,
+) -> Result<(), LinkError> {
+    let mut work = Vec::new();
+    for entry in svc.store.directory(project).await? {
+        let key = LinkKey::new(project, &entry.env_var);
+        let detail = if new_owner.is_some() {
+            "project ownership transferred"
+        } else {
+            "Heroku integration deleted"
+        };
+        if let Stop::Now(Some(sub)) =
+            stop_link(svc, &entry.app_id, &key, LinkStatus::Disconnected, detail).await?
+        {
+            work.push(Cleanup::DeleteWebhook {
+                app_id: entry.app_id.clone(),
+                webhook_id: sub.webhook_id,
+            });
+        }
+    }
+    let token_secret = svc.names.heroku_tokens(project);
+    let has_tokens = svc
+        .vault
+        .read(&token_secret)
+        .await
+        .map_err(|e| LinkError::Unavailable(e.to_string()))?
+        .is_some();
+    update_integration(svc, project, |i| {
+        for w in &work {
+            if !i.pending_cleanup.contains(w) {
+                i.pending_cleanup.push(w.clone());
+            }
+        }
+        if has_tokens {
+            let revoke = Cleanup::RevokeAuthorization {
+                authorization_id: i.authorization_id.clone(),
+                token_secret: token_secret.clone(),
+            };
+            if !i.pending_cleanup.contains(&revoke) {
+                i.pending_cleanup.push(revoke);
+            }
+        }
+        i.status = IntegrationStatus::Disconnected;
+        i.heroku_user_id = None;
+        i.heroku_email = None;
+        i.authorization_id = None;
+        i.connected_at = None;
+        i.last_error = None;
+        if let Some(owner) = new_owner {
+            i.owner_sub = Some(owner.to_owned());
+        }
+    })
+    .await?;
+    tracing::info!(project = %project, transfer = new_owner.is_some(), "project disconnected");
+    run_cleanup(svc, project).await;
+    Ok(())
+}
+
+/// What happened to one clean-up item.
+enum Step {
+    Done,
+    /// Heroku is down or slow: keep it for later.
+    Later(String),
+}
+
+/// Tries every pending clean-up of the project once; keeps what failed for a transient
+/// reason. Never fails the caller: the work is recorded, and shown by the status route.
+pub async fn run_cleanup(svc: &Services, project: &ProjectId) {
+    let Ok(Some(integration)) = svc.store.load_integration(project).await else {
+        return;
+    };
+    if integration.pending_cleanup.is_empty() {
+        return;
+    }
+    let mut done: Vec<Cleanup> = Vec::new();
+    let mut last_error = None;
+    // Webhooks first: deleting them needs the token that revocation destroys.
+    let mut work = integration.pending_cleanup.clone();
+    work.sort_by_key(|c| matches!(c, Cleanup::RevokeAuthorization { .. }));
+    for item in work {
+        let step = match &item {
+            Cleanup::DeleteWebhook { app_id, webhook_id } => {
+                delete_webhook(svc, project, app_id, webhook_id).await
+            }
+            Cleanup::RevokeAuthorization {
+                authorization_id,
+                token_secret,
+            } => revoke(svc, project, authorization_id.as_deref(), token_secret).await,
+        };
+        match step {
+            Step::Done => done.push(item),
+            Step::Later(why) => {
+                tracing::warn!(project = %project, reason = %why, "Heroku clean-up postponed");
+                last_error = Some(why);
+                // Revocation must wait for the webhooks that need its token.
+                if matches!(item, Cleanup::DeleteWebhook { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+    let result = update_integration(svc, project, |i| {
+        i.pending_cleanup.retain(|c| !done.contains(c));
+        i.last_error = last_error
+            .as_ref()
+            .filter(|_| !i.pending_cleanup.is_empty())
+            .map(|why| format!("clean-up at Heroku pending: {why}"));
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(project = %project, error = %e, "could not record clean-up progress");
+    }
+}
+
+fn step_for(e: HerokuError) -> Step {
+    if e.is_transient() {
+        Step::Later(e.to_string())
+    } else {
+        // 401/403/404: the token or the thing is gone; nothing left we can do.
+        tracing::info!(error = %e, "clean-up dropped: Heroku says it cannot be done");
+        Step::Done
+    }
+}
+
+async fn delete_webhook(
+    svc: &Services,
+    project: &ProjectId,
+    app: &AppId,
+    webhook_id: &str,
+) -> Step {
+    // A link re-created since may have adopted this subscription: then it stays.
+    if let Ok(Some(record)) = svc.store.load_app(app).await
+        && record
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.webhook_id == webhook_id)
+    {
+        return Step::Done;
+    }
+    let token = match svc.tokens.access_token(project).await {
+        Ok(t) => t,
+        Err(crate::tokens::TokenError::Transient(m)) => return Step::Later(m),
+        Err(_) => return Step::Done,
+    };
+    match svc
+        .heroku
+        .delete_webhook(&token, app.as_str(), webhook_id)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(app_id = %app, webhook_id, "subscription deleted at Heroku");
+            Step::Done
+        }
+        Err(e) => step_for(e),
+    }
+}
+
+async fn revoke(
+    svc: &Services,
+    project: &ProjectId,
+    authorization_id: Option<&str>,
+    token_secret: &str,
+) -> Step {
+    if let Some(id) = authorization_id {
+        match svc.tokens.access_token(project).await {
+            Ok(token) => match svc.heroku.delete_authorization(&token, id).await {
+                Ok(()) => tracing::info!(project = %project, "Heroku authorization revoked"),
+                Err(e) => {
+                    if let Step::Later(why) = step_for(e) {
+                        return Step::Later(why);
+                    }
+                }
+            },
+            Err(crate::tokens::TokenError::Transient(m)) => return Step::Later(m),
+            Err(_) => {}
+        }
+    }
+    if let Err(e) = svc.vault.delete(token_secret).await {
+        return Step::Later(e.to_string());
+    }
+    svc.tokens.forget(project);
+    Step::Done
+}
