@@ -19,6 +19,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod events;
+
 /// The OAuth client the fake Heroku knows us as (a UUID, like Heroku's client ids).
 pub const DEV_CLIENT_ID: &str = "3b5f2c1e-8d4a-4f6b-9c2d-1a7e5f3b9d20";
 pub const DEV_CLIENT_SECRET: &str = "dev-oauth-client-secret";
@@ -123,11 +125,11 @@ impl LocalStack {
         local::bootstrap::ensure_table(&dynamo, &config.table_name).await?;
         let vault =
             shared::adapters::SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&sdk));
-        let signing_key = format!("whsec-{}", uuid::Uuid::new_v4().simple());
+        // The documented local key, so the signed sample events in events/ verify here.
         local::bootstrap::ensure_secret(
             &vault,
             config.signing_key_id().map_err(|e| e.to_string())?,
-            &signing_key,
+            local::LOCAL_SIGNING_KEY,
         )
         .await?;
         let client_secret =
@@ -185,14 +187,12 @@ impl LocalStack {
     }
 }
 
-/// Every function's handler on its routes, plus two local-only helpers: `/console` (where
-/// the OAuth callback lands) and `/_dev/token` (mints a JWT for curl users).
-pub fn router(svc: Arc<Services>, jwt_secret: &str, log_requests: bool) -> Router {
+/// Mounts every function's real handler on its routes.
+pub fn mount_all(svc: Arc<Services>, gateway: Gateway) -> Gateway {
     let hook = Arc::new(webhook::Webhook::new(svc.clone()));
     let conn = Arc::new(connect::Connect::new(svc.clone()));
-    let off = Arc::new(opt_out::OptOut::new(svc.clone()));
-    let gateway = Gateway::new(Authorizer::new(jwt_secret, None, None))
-        .log_requests(log_requests)
+    let off = Arc::new(opt_out::OptOut::new(svc));
+    gateway
         .mount(
             Function::Webhook,
             handler(move |req| {
@@ -213,7 +213,16 @@ pub fn router(svc: Arc<Services>, jwt_secret: &str, log_requests: bool) -> Route
                 let o = off.clone();
                 async move { o.handle(req).await }
             }),
-        );
+        )
+}
+
+/// Every function behind the API Gateway emulator, plus two local-only helpers:
+/// `/console` (where the OAuth callback lands) and `/_dev/token` (mints a JWT for curl).
+pub fn router(svc: Arc<Services>, jwt_secret: &str, log_requests: bool) -> Router {
+    let gateway = mount_all(
+        svc,
+        Gateway::new(Authorizer::new(jwt_secret, None, None)).log_requests(log_requests),
+    );
     let secret = jwt_secret.to_owned();
     Router::new()
         .route("/console", get(console))

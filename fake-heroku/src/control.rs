@@ -54,8 +54,9 @@ impl Shared {
         &self,
         owner_id: &str,
         name: Option<&str>,
+        id: Option<&str>,
     ) -> Result<App, ApiError> {
-        let app = self.lock().create_app(owner_id, name, None, None)?;
+        let app = self.lock().create_app(owner_id, name, None, None, id)?;
         Ok(App {
             id: app.id,
             name: app.name,
@@ -262,7 +263,7 @@ async fn create_app(State(s): State<Arc<Shared>>, body: Bytes) -> Out {
         .ok_or_else(|| ApiError::not_found("user"))?;
     out(
         StatusCode::CREATED,
-        s.op_create_app(&owner_id, opt_str(&body, "name")?)?,
+        s.op_create_app(&owner_id, opt_str(&body, "name")?, opt_str(&body, "id")?)?,
     )
 }
 

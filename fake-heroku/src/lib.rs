@@ -208,8 +208,16 @@ impl FakeHeroku {
     /// Panics if the name is invalid or taken.
     pub fn create_app(&self, owner: &User, name: &str) -> App {
         self.shared
-            .op_create_app(&owner.id, Some(name))
+            .op_create_app(&owner.id, Some(name), None)
             .unwrap_or_else(|e| panic!("create_app({name}): {}", e.message))
+    }
+
+    /// Like [`FakeHeroku::create_app`] with a chosen id, so checked-in sample events
+    /// (which name an app id) can point at it. Panics if the id is taken.
+    pub fn create_app_with_id(&self, owner: &User, name: &str, id: &str) -> App {
+        self.shared
+            .op_create_app(&owner.id, Some(name), Some(id))
+            .unwrap_or_else(|e| panic!("create_app_with_id({name}): {}", e.message))
     }
 
     pub fn add_collaborator(&self, app: &App, user: &User) {

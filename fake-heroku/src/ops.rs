@@ -43,6 +43,7 @@ impl State {
         name: Option<&str>,
         region: Option<&str>,
         stack: Option<&str>,
+        id: Option<&str>,
     ) -> Result<AppRec, ApiError> {
         let owner = self
             .user(owner_id)
@@ -77,8 +78,11 @@ impl State {
         };
         let stack = stack.unwrap_or("heroku-24").to_owned();
         let now = names::now();
+        if id.is_some_and(|id| self.apps.contains_key(id)) {
+            return Err(ApiError::invalid_params("App id is already taken"));
+        }
         let app = AppRec {
-            id: names::uuid(),
+            id: id.map_or_else(names::uuid, str::to_owned),
             name,
             owner_id: owner.id.clone(),
             collaborators: Vec::new(),

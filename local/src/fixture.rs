@@ -85,7 +85,7 @@ impl Stack {
             .await
             .expect("table");
         let vault = shared::adapters::SecretsManagerVault::new(secrets.clone());
-        let signing_key = format!("whsec-{}", uuid::Uuid::new_v4().simple());
+        let signing_key = crate::LOCAL_SIGNING_KEY.to_owned();
         bootstrap::ensure_secret(&vault, &signing_key_id, &signing_key)
             .await
             .expect("signing key");

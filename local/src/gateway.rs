@@ -13,7 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
-use shared::http::{ADMIN_SCOPE, Auth, Function, ROUTES};
+use shared::http::{ADMIN_SCOPE, Auth, Function, ROUTES, Route};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -172,7 +173,7 @@ async fn dispatch(gw: &Gateway, req: axum::extract::Request) -> axum::response::
         }
     }
 
-    let mut authorizer = Value::Null;
+    let mut jwt: Option<(Map<String, Value>, Vec<String>)> = None;
     if matches!(route.auth, Auth::Jwt | Auth::JwtAdmin) {
         let token = parts
             .headers
@@ -185,89 +186,31 @@ async fn dispatch(gw: &Gateway, req: axum::extract::Request) -> axum::response::
         let Some(Ok(claims)) = token.map(|t| gw.authorizer.verify(t.trim())) else {
             return gateway_error(401, "Unauthorized");
         };
-        let scopes: Vec<String> = ["scope", "scp"]
-            .iter()
-            .filter_map(|c| claims.get(*c))
-            .flat_map(|v| match v {
-                Value::Array(a) => a.iter().map(claim_string).collect::<Vec<_>>(),
-                other => claim_string(other).split(' ').map(str::to_owned).collect(),
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
+        let (claims, scopes) = authorizer_claims(&claims);
         if route.auth == Auth::JwtAdmin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
             return gateway_error(403, "Forbidden");
         }
-        let claims: Map<String, Value> = claims
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(claim_string(v))))
-            .collect();
-        authorizer = json!({ "jwt": { "claims": claims, "scopes": if scopes.is_empty() { Value::Null } else { json!(scopes) } } });
+        jwt = Some((claims, scopes));
     }
 
     let content_type = parts
         .headers
         .get("content-type")
         .and_then(|v| v.to_str().ok());
-    let text = std::str::from_utf8(&body)
-        .ok()
-        .filter(|_| !gw.always_base64 && is_textual(content_type));
-    let (body_field, is_base64) = match (body.is_empty(), text) {
-        (true, _) => (Value::Null, false),
-        (false, Some(t)) => (Value::String(t.to_owned()), false),
-        (false, None) => (Value::String(STANDARD.encode(&body)), true),
-    };
-    let mut query_params: Map<String, Value> = Map::new();
-    for (k, v) in url_pairs(&query) {
-        match query_params.get_mut(&k) {
-            Some(Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&v);
-            }
-            _ => {
-                query_params.insert(k, Value::String(v));
-            }
-        }
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let host = parts
-        .headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned();
-    let route_key = route.key();
-    let event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "cookies": if cookies.is_empty() { Value::Null } else { Value::Array(cookies) },
-        "headers": headers,
-        "queryStringParameters": if query_params.is_empty() { Value::Null } else { Value::Object(query_params) },
-        "pathParameters": if params.is_empty() { Value::Null } else { json!(params) },
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "authorizer": authorizer,
-            "domainName": host,
-            "domainPrefix": host.split('.').next().unwrap_or("localhost"),
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": route.key(),
-            "stage": "$default",
-            "time": now.format(time::macros::format_description!(
-                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-            )).unwrap_or_default(),
-            "timeEpoch": now.unix_timestamp() * 1000,
-        },
-        "body": body_field,
-        "isBase64Encoded": is_base64,
+    let event = build_event(EventParts {
+        route,
+        path: &path,
+        query: &query,
+        headers,
+        cookies,
+        params,
+        jwt,
+        body: &body,
+        base64: gw.always_base64
+            || !is_textual(content_type)
+            || std::str::from_utf8(&body).is_err(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        time: time::OffsetDateTime::now_utc(),
     });
     // Through lambda_http's own parser: what a handler sees here is what it sees in AWS.
     let request = match lambda_http::request::from_str(&event.to_string()) {
@@ -303,4 +246,121 @@ fn to_axum(resp: Response<Body>) -> axum::response::Response {
     *out.status_mut() = parts.status;
     *out.headers_mut() = parts.headers;
     out
+}
+
+/// The JWT authorizer's context from verified claims: every claim as a string (API
+/// Gateway renders lists as `[a b]`), and the scopes from `scope`/`scp`.
+pub fn authorizer_claims(claims: &Map<String, Value>) -> (Map<String, Value>, Vec<String>) {
+    let scopes: Vec<String> = ["scope", "scp"]
+        .iter()
+        .filter_map(|c| claims.get(*c))
+        .flat_map(|v| match v {
+            Value::Array(a) => a.iter().map(claim_string).collect::<Vec<_>>(),
+            other => claim_string(other).split(' ').map(str::to_owned).collect(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    let claims = claims
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(claim_string(v))))
+        .collect();
+    (claims, scopes)
+}
+
+/// Everything API Gateway puts into an HTTP API (payload format 2.0) event.
+pub struct EventParts<'a> {
+    pub route: &'a Route,
+    pub path: &'a str,
+    pub query: &'a str,
+    /// Lower-case names; repeated headers joined with commas.
+    pub headers: Map<String, Value>,
+    pub cookies: Vec<Value>,
+    pub params: HashMap<String, String>,
+    /// Stringified claims and scopes, for routes behind the JWT authorizer.
+    pub jwt: Option<(Map<String, Value>, Vec<String>)>,
+    pub body: &'a [u8],
+    /// Base64-encode the body (API Gateway does for payloads it considers binary).
+    pub base64: bool,
+    pub request_id: String,
+    pub time: time::OffsetDateTime,
+}
+
+/// The event exactly as API Gateway would hand it to Lambda.
+pub fn build_event(p: EventParts<'_>) -> Value {
+    let body = match (p.body.is_empty(), p.base64, std::str::from_utf8(p.body)) {
+        (true, _, _) => Value::Null,
+        (false, false, Ok(text)) => Value::String(text.to_owned()),
+        _ => Value::String(STANDARD.encode(p.body)),
+    };
+    let is_base64 = !p.body.is_empty() && (p.base64 || std::str::from_utf8(p.body).is_err());
+    let mut query_params: Map<String, Value> = Map::new();
+    for (k, v) in url_pairs(p.query) {
+        match query_params.get_mut(&k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query_params.insert(k, Value::String(v));
+            }
+        }
+    }
+    let host = p
+        .headers
+        .get("host")
+        .and_then(Value::as_str)
+        .unwrap_or("localhost")
+        .to_owned();
+    let user_agent = p
+        .headers
+        .get("user-agent")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let authorizer = match p.jwt {
+        Some((claims, scopes)) => json!({ "jwt": {
+            "claims": claims,
+            "scopes": if scopes.is_empty() { Value::Null } else { json!(scopes) },
+        }}),
+        None => Value::Null,
+    };
+    let mut params: Vec<(String, String)> = p.params.into_iter().collect();
+    params.sort();
+    let params: Map<String, Value> = params
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    json!({
+        "version": "2.0",
+        "routeKey": p.route.key(),
+        "rawPath": p.path,
+        "rawQueryString": p.query,
+        "cookies": if p.cookies.is_empty() { Value::Null } else { Value::Array(p.cookies) },
+        "headers": p.headers,
+        "queryStringParameters": if query_params.is_empty() { Value::Null } else { Value::Object(query_params) },
+        "pathParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "authorizer": authorizer,
+            "domainName": host,
+            "domainPrefix": host.split('.').next().unwrap_or("localhost"),
+            "http": {
+                "method": p.route.method,
+                "path": p.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": user_agent,
+            },
+            "requestId": p.request_id,
+            "routeKey": p.route.key(),
+            "stage": "$default",
+            "time": p.time.format(time::macros::format_description!(
+                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+            )).unwrap_or_default(),
+            "timeEpoch": p.time.unix_timestamp() * 1000,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
 }

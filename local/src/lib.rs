@@ -10,3 +10,8 @@ pub mod logs;
 pub mod moto;
 pub mod net;
 pub mod proxy;
+
+/// The documented local webhook signing key: the dev stack and the tests use it, and the
+/// sample events in `events/webhook/` are signed with it. Never use it in AWS (the stack
+/// generates its own).
+pub const LOCAL_SIGNING_KEY: &str = "local-test-signing-key-not-for-production";

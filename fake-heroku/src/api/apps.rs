@@ -63,6 +63,6 @@ pub(crate) async fn create(
         opt_str(&body, "stack")?,
     );
     let mut st = s.lock();
-    let app = st.create_app(&c.user_id, name, region, stack)?;
+    let app = st.create_app(&c.user_id, name, region, stack, None)?;
     created(render::app(&st, &app))
 }
