@@ -36,7 +36,23 @@ unit: $(STAMP) ## Every Rust test (moto and the fake Heroku start on their own)
 	@echo "==> cargo test (moto_server from $(VENV))"
 	cargo test --workspace --locked
 
-test: $(STAMP) lint unit ## Everything: lint, every test, template and sample-event checks
+test: $(STAMP) lint unit check-template ## Everything: lint, every test, template and sample-event checks
+
+# Offline on purpose: a region but no credentials, config or telemetry, so the checks
+# behave the same on a laptop, in CI and on a machine with no AWS account at all.
+OFFLINE_AWS := env AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+check-template: $(STAMP) ## template.yaml and docs/openapi.yaml: sam validate --lint, cfn-lint, OpenAPI 3.1, ROUTES/IAM tests
+	@echo "==> sam validate --lint (offline)"
+	$(OFFLINE_AWS) sam validate --lint --template template.yaml
+	@echo "==> cfn-lint, informational checks included (offline)"
+	$(OFFLINE_AWS) cfn-lint --include-checks I -- template.yaml
+	@echo "==> openapi-spec-validator docs/openapi.yaml"
+	openapi-spec-validator docs/openapi.yaml
+	@echo "==> template.yaml and docs/openapi.yaml against shared::http::ROUTES"
+	@# --workspace, not -p deploy-tests: the same feature set as `make unit`, so no rebuild.
+	cargo test --locked --workspace --test template --test openapi
 
 dev: $(STAMP) ## The local stack in the foreground on 127.0.0.1:$(PORT)
 	cargo run --locked -p devserver --bin dev -- --port $(PORT)

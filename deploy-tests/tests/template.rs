@@ -1,0 +1,665 @@
+//! `template.yaml` against the route table and the security rules of the design: every
+//! route of `shared::http::ROUTES` and nothing else, the right function and authorizer
+//! for each, least-privilege IAM, and the table and secrets the code expects.
+
+use deploy_tests::{Node, cfn, load};
+use shared::adapters::TableKeys;
+use shared::http::{ADMIN_SCOPE, Auth, Function, ROUTES};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn template() -> Node {
+    load("template.yaml").expect("template.yaml parses")
+}
+
+/// One `HttpApi` event of a function, with its effective authorizer.
+#[derive(Debug)]
+struct ApiEvent {
+    key: String,
+    binary: String,
+    authorizer: Option<String>,
+    scopes: Vec<String>,
+}
+
+fn functions(t: &Node) -> Vec<(&str, &Node)> {
+    cfn::resources(t, "AWS::Serverless::Function")
+}
+
+fn binary(function: &Node) -> String {
+    function
+        .at(&["Metadata", "BuildProperties", "Binary"])
+        .and_then(Node::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn api_events(t: &Node) -> Vec<ApiEvent> {
+    let apis = cfn::resources(t, "AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1, "exactly one HTTP API");
+    let (api_id, api) = apis[0];
+    let default = api
+        .at(&["Properties", "Auth", "DefaultAuthorizer"])
+        .and_then(Node::as_str);
+    let mut out = Vec::new();
+    for (id, f) in functions(t) {
+        let events = f
+            .at(&["Properties", "Events"])
+            .map(Node::entries)
+            .unwrap_or_default();
+        for (name, event) in events {
+            let kind = event.get("Type").and_then(Node::as_str);
+            assert_eq!(
+                kind,
+                Some("HttpApi"),
+                "{id}.{name}: only HttpApi events are expected"
+            );
+            let p = event.get("Properties").expect("event properties");
+            assert_eq!(
+                p.get("ApiId").and_then(cfn::target),
+                Some(api_id),
+                "{id}.{name} must be on the stack's one HTTP API"
+            );
+            let method = p.get("Method").and_then(Node::as_str).unwrap_or_default();
+            let path = p.get("Path").and_then(Node::as_str).unwrap_or_default();
+            let authorizer = match p.at(&["Auth", "Authorizer"]).and_then(Node::as_str) {
+                Some("NONE") => None,
+                Some(named) => Some(named.to_owned()),
+                None => default.map(str::to_owned),
+            };
+            let scopes = p
+                .at(&["Auth", "AuthorizationScopes"])
+                .map(|s| {
+                    s.items()
+                        .iter()
+                        .filter_map(Node::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(ApiEvent {
+                key: format!("{} {path}", method.to_ascii_uppercase()),
+                binary: binary(f),
+                authorizer,
+                scopes,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn every_route_is_in_the_template_with_its_function_and_nothing_else() {
+    let t = template();
+    let events = api_events(&t);
+    let in_template: BTreeMap<&str, &ApiEvent> =
+        events.iter().map(|e| (e.key.as_str(), e)).collect();
+    assert_eq!(in_template.len(), events.len(), "a route is declared twice");
+    let expected: BTreeSet<String> = ROUTES.iter().map(|r| r.key()).collect();
+    let actual: BTreeSet<String> = in_template.keys().map(|k| (*k).to_owned()).collect();
+    assert_eq!(
+        actual, expected,
+        "template routes differ from shared::http::ROUTES"
+    );
+    for route in ROUTES {
+        let e = in_template[route.key().as_str()];
+        assert_eq!(
+            e.binary,
+            route.function.name(),
+            "{} is served by the wrong function",
+            e.key
+        );
+    }
+}
+
+#[test]
+fn the_jwt_authorizer_guards_exactly_the_jwt_routes_and_the_admin_scope_exactly_the_admin_route() {
+    let t = template();
+    let api = cfn::resources(&t, "AWS::Serverless::HttpApi")[0].1;
+    let authorizers = api
+        .at(&["Properties", "Auth", "Authorizers"])
+        .expect("authorizers");
+    for (name, a) in authorizers.entries() {
+        let jwt = a.get("JwtConfiguration").expect("a JWT authorizer");
+        assert!(
+            jwt.get("issuer").and_then(cfn::target).is_some(),
+            "{name}: issuer is a parameter"
+        );
+        assert!(
+            jwt.get("audience").and_then(cfn::target).is_some(),
+            "{name}: audience is a parameter"
+        );
+        assert!(
+            a.get("AuthorizationScopes").is_none(),
+            "{name}: scopes belong on routes, not on the authorizer"
+        );
+    }
+    for e in api_events(&t) {
+        let route = ROUTES
+            .iter()
+            .find(|r| r.key() == e.key)
+            .expect("a known route");
+        match route.auth {
+            Auth::Jwt | Auth::JwtAdmin => {
+                let name = e
+                    .authorizer
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{} needs the JWT authorizer", e.key));
+                assert!(
+                    authorizers.get(name).is_some(),
+                    "{}: unknown authorizer {name}",
+                    e.key
+                );
+            }
+            Auth::Signature | Auth::State => {
+                assert_eq!(e.authorizer, None, "{} must have no authorizer", e.key)
+            }
+        }
+        let want: Vec<String> = match route.auth {
+            Auth::JwtAdmin => vec![ADMIN_SCOPE.to_owned()],
+            _ => vec![],
+        };
+        assert_eq!(e.scopes, want, "{}: authorization scopes", e.key);
+    }
+}
+
+#[test]
+fn functions_are_arm64_rust_binaries_of_the_workspace() {
+    let t = template();
+    let globals = t.at(&["Globals", "Function"]).expect("Globals.Function");
+    let fs = functions(&t);
+    let prop = |f: &Node, k: &str| f.at(&["Properties", k]).or_else(|| globals.get(k)).cloned();
+    let mut binaries = BTreeSet::new();
+    for (id, f) in &fs {
+        assert_eq!(
+            f.at(&["Metadata", "BuildMethod"]).and_then(Node::as_str),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        assert_eq!(
+            prop(f, "Runtime"),
+            Some(Node::Str("provided.al2023".into())),
+            "{id}"
+        );
+        assert_eq!(
+            prop(f, "Handler"),
+            Some(Node::Str("bootstrap".into())),
+            "{id}"
+        );
+        assert_eq!(
+            prop(f, "Architectures"),
+            Some(Node::Seq(vec![Node::Str("arm64".into())])),
+            "{id}"
+        );
+        let code = prop(f, "CodeUri")
+            .and_then(|c| c.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let manifest = deploy_tests::workspace_root()
+            .join(&code)
+            .join("Cargo.toml");
+        let b = binary(f);
+        if code != "." {
+            // A member directory: its package must define the binary SAM copies.
+            if let Ok(text) = std::fs::read_to_string(&manifest) {
+                assert!(
+                    text.contains(&format!("name = \"{b}\"")),
+                    "{id}: {} has no binary {b}",
+                    manifest.display()
+                );
+            }
+        }
+        let json_logs = f
+            .at(&["Properties", "LoggingConfig", "LogFormat"])
+            .and_then(Node::as_str);
+        assert_eq!(json_logs, Some("JSON"), "{id}: JSON logs");
+        let group = f
+            .at(&["Properties", "LoggingConfig", "LogGroup"])
+            .and_then(cfn::target);
+        let group = group
+            .and_then(|g| cfn::resource(&t, g))
+            .expect("its own log group");
+        assert!(
+            group.at(&["Properties", "RetentionInDays"]).is_some(),
+            "{id}: log retention"
+        );
+        binaries.insert(b);
+    }
+    let want: BTreeSet<String> = [Function::Webhook, Function::Connect, Function::OptOut]
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
+    assert_eq!(binaries, want);
+}
+
+#[test]
+fn function_environment_names_the_fixed_config_and_never_the_api() {
+    let t = template();
+    let vars = t
+        .at(&["Globals", "Function", "Environment", "Variables"])
+        .expect("global env");
+    for name in [
+        "TABLE_NAME",
+        "SECRET_PREFIX",
+        "PUBLIC_BASE_URL",
+        "CONSOLE_URL",
+        "HEROKU_API_URL",
+        "HEROKU_ID_URL",
+        "HEROKU_OAUTH_CLIENT_ID",
+        "HEROKU_OAUTH_CLIENT_SECRET_ID",
+        "WEBHOOK_SIGNING_KEY_ID",
+    ] {
+        assert!(vars.get(name).is_some(), "{name} is not set");
+    }
+    let api = cfn::resources(&t, "AWS::Serverless::HttpApi")[0].0;
+    for (id, f) in functions(&t) {
+        let env = [globals_env(&t), f.at(&["Properties", "Environment"])];
+        for node in env.into_iter().flatten() {
+            let refs_api = node.walk().into_iter().any(|n| cfn::target(n) == Some(api))
+                || node.text().contains(&format!("${{{api}"));
+            assert!(
+                !refs_api,
+                "{id}: the environment refers to the HTTP API (a dependency cycle)"
+            );
+        }
+    }
+    // Secrets travel as ids only: no value and no dynamic reference in any env var.
+    assert!(
+        !vars.text().contains("resolve:secretsmanager"),
+        "a secret value in the environment"
+    );
+}
+
+fn globals_env(t: &Node) -> Option<&Node> {
+    t.at(&["Globals", "Function", "Environment"])
+}
+
+/// `(role owner, statement)` for every IAM statement in the template, from roles, policies
+/// and SAM function `Policies`.
+fn statements(t: &Node) -> Vec<(String, &Node)> {
+    fn docs<'a>(owner: &str, policies: Option<&'a Node>, out: &mut Vec<(String, &'a Node)>) {
+        for p in policies.map(Node::items).unwrap_or_default() {
+            let doc = p.get("PolicyDocument").unwrap_or(p);
+            for s in doc
+                .get("Statement")
+                .map(|s| s.one_or_many())
+                .unwrap_or_default()
+            {
+                out.push((owner.to_owned(), s));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (id, r) in cfn::resources(t, "AWS::IAM::Role") {
+        docs(id, r.at(&["Properties", "Policies"]), &mut out);
+    }
+    for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+        for (id, r) in cfn::resources(t, kind) {
+            if let Some(doc) = r.at(&["Properties", "PolicyDocument"]) {
+                for s in doc
+                    .get("Statement")
+                    .map(|s| s.one_or_many())
+                    .unwrap_or_default()
+                {
+                    out.push((id.to_owned(), s));
+                }
+            }
+        }
+    }
+    for (id, f) in functions(t) {
+        docs(id, f.at(&["Properties", "Policies"]), &mut out);
+    }
+    out
+}
+
+fn actions(statement: &Node) -> Vec<String> {
+    statement
+        .get("Action")
+        .map(|a| {
+            a.one_or_many()
+                .into_iter()
+                .filter_map(Node::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn role_of<'a>(t: &'a Node, function: &str) -> &'a str {
+    let f = cfn::resource(t, function).unwrap_or_else(|| panic!("{function} exists"));
+    f.at(&["Properties", "Role"])
+        .and_then(cfn::target)
+        .unwrap_or_else(|| panic!("{function} has no explicit Role"))
+}
+
+fn statements_of<'a>(t: &'a Node, function: &str) -> Vec<&'a Node> {
+    let role = role_of(t, function);
+    statements(t)
+        .into_iter()
+        .filter(|(o, _)| o == role)
+        .map(|(_, s)| s)
+        .collect()
+}
+
+fn function_id(t: &Node, f: Function) -> String {
+    functions(t)
+        .into_iter()
+        .find(|(_, n)| binary(n) == f.name())
+        .map(|(id, _)| id.to_owned())
+        .unwrap_or_else(|| panic!("no function for {}", f.name()))
+}
+
+#[test]
+fn iam_statements_have_no_wildcard_action_and_no_bare_wildcard_resource() {
+    let t = template();
+    let all = statements(&t);
+    assert!(!all.is_empty(), "no IAM statement found");
+    for (owner, s) in all {
+        assert_eq!(
+            s.get("Effect").and_then(Node::as_str),
+            Some("Allow"),
+            "{owner}: only Allow statements"
+        );
+        assert!(
+            s.get("NotAction").is_none() && s.get("NotResource").is_none(),
+            "{owner}: NotAction/NotResource"
+        );
+        let acts = actions(s);
+        assert!(!acts.is_empty(), "{owner}: a statement without actions");
+        for a in &acts {
+            assert!(!a.contains('*'), "{owner}: wildcard action {a}");
+        }
+        let resources = s
+            .get("Resource")
+            .map(|r| r.one_or_many())
+            .unwrap_or_default();
+        assert!(
+            !resources.is_empty(),
+            "{owner}: a statement without resources"
+        );
+        for r in resources {
+            assert_ne!(
+                r.as_str(),
+                Some("*"),
+                "{owner}: Resource \"*\" for {acts:?}"
+            );
+            let text = r.text();
+            assert!(
+                !text.ends_with(":*") || text.contains("/"),
+                "{owner}: whole-service resource {text}"
+            );
+        }
+    }
+    // SAM's generated role would attach AWSLambdaBasicExecutionRole (logs on "*").
+    for (id, _) in functions(&t) {
+        let role = role_of(&t, id);
+        assert!(
+            cfn::resource(&t, role).is_some(),
+            "{id}: its role {role} is in this template"
+        );
+    }
+}
+
+#[test]
+fn env_var_secrets_can_never_be_deleted_and_opt_out_cannot_touch_them() {
+    let t = template();
+    for (owner, s) in statements(&t) {
+        let touches_env = s
+            .get("Resource")
+            .is_some_and(|r| r.text().contains("/projects/"));
+        if touches_env {
+            for a in actions(s) {
+                assert_ne!(
+                    a, "secretsmanager:DeleteSecret",
+                    "{owner} may delete env var secrets"
+                );
+            }
+        }
+    }
+    let opt_out = function_id(&t, Function::OptOut);
+    for s in statements_of(&t, &opt_out) {
+        let r = s.get("Resource").map(Node::text).unwrap_or_default();
+        assert!(
+            !r.contains("projects/"),
+            "opt-out has a permission on env var secrets: {r}"
+        );
+    }
+    let webhook = function_id(&t, Function::Webhook);
+    for s in statements_of(&t, &webhook) {
+        assert!(
+            !actions(s)
+                .iter()
+                .any(|a| a == "secretsmanager:DeleteSecret"),
+            "webhook may delete secrets"
+        );
+    }
+}
+
+#[test]
+fn each_function_gets_what_its_code_calls() {
+    let t = template();
+    let granted = |f: Function| -> BTreeSet<String> {
+        statements_of(&t, &function_id(&t, f))
+            .into_iter()
+            .flat_map(actions)
+            .collect()
+    };
+    let webhook = granted(Function::Webhook);
+    for a in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:CreateSecret",
+    ] {
+        assert!(webhook.contains(a), "webhook lacks {a}");
+    }
+    let connect = granted(Function::Connect);
+    for a in [
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "secretsmanager:CreateSecret",
+    ] {
+        assert!(connect.contains(a), "connect lacks {a}");
+    }
+    let opt_out = granted(Function::OptOut);
+    for a in [
+        "dynamodb:Query",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:PutSecretValue",
+    ] {
+        assert!(opt_out.contains(a), "opt-out lacks {a}");
+    }
+    assert!(
+        !opt_out.contains("secretsmanager:CreateSecret"),
+        "opt-out never creates a secret"
+    );
+}
+
+#[test]
+fn the_table_matches_the_key_design_and_is_kept() {
+    let t = template();
+    let tables = cfn::resources(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one table");
+    let (id, table) = tables[0];
+    assert_eq!(
+        table.get("DeletionPolicy").and_then(Node::as_str),
+        Some("Retain"),
+        "{id}"
+    );
+    assert_eq!(
+        table.get("UpdateReplacePolicy").and_then(Node::as_str),
+        Some("Retain"),
+        "{id}"
+    );
+    let p = table.get("Properties").expect("properties");
+    let keys: Vec<(String, String)> = p
+        .get("KeySchema")
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .map(|k| {
+            let s = |f: &str| {
+                k.get(f)
+                    .and_then(Node::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (s("AttributeName"), s("KeyType"))
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (TableKeys::PK.into(), "HASH".into()),
+            (TableKeys::SK.into(), "RANGE".into())
+        ]
+    );
+    for def in p
+        .get("AttributeDefinitions")
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        assert_eq!(def.get("AttributeType").and_then(Node::as_str), Some("S"));
+    }
+    assert_eq!(
+        p.at(&["TimeToLiveSpecification", "AttributeName"])
+            .and_then(Node::as_str),
+        Some(TableKeys::TTL)
+    );
+    assert_eq!(
+        p.at(&["TimeToLiveSpecification", "Enabled"]),
+        Some(&Node::Bool(true))
+    );
+    assert_eq!(
+        p.get("BillingMode").and_then(Node::as_str),
+        Some("PAY_PER_REQUEST")
+    );
+    assert_eq!(
+        p.at(&[
+            "PointInTimeRecoverySpecification",
+            "PointInTimeRecoveryEnabled"
+        ]),
+        Some(&Node::Bool(true))
+    );
+    assert!(
+        p.get("GlobalSecondaryIndexes").is_none(),
+        "the key design has no index"
+    );
+}
+
+#[test]
+fn secrets_are_kept_named_under_the_prefix_and_never_parameters_or_outputs() {
+    let t = template();
+    let secrets = cfn::resources(&t, "AWS::SecretsManager::Secret");
+    let names: BTreeSet<String> = secrets
+        .iter()
+        .map(|(_, s)| {
+            s.at(&["Properties", "Name"])
+                .map(Node::text)
+                .unwrap_or_default()
+        })
+        .collect();
+    let want: BTreeSet<String> = [
+        "${SecretPrefix}/webhook-signing-key",
+        "${SecretPrefix}/heroku-oauth-client-secret",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(names, want);
+    for (id, s) in &secrets {
+        assert_eq!(
+            s.get("DeletionPolicy").and_then(Node::as_str),
+            Some("Retain"),
+            "{id}"
+        );
+        assert_eq!(
+            s.get("UpdateReplacePolicy").and_then(Node::as_str),
+            Some("Retain"),
+            "{id}"
+        );
+    }
+    let key = secrets
+        .iter()
+        .find(|(_, s)| {
+            s.at(&["Properties", "Name"])
+                .map(Node::text)
+                .unwrap_or_default()
+                .ends_with("webhook-signing-key")
+        })
+        .map(|(_, s)| s)
+        .expect("signing key");
+    let generated = key
+        .at(&["Properties", "GenerateSecretString"])
+        .expect("generated by the stack");
+    assert!(matches!(generated.get("PasswordLength"), Some(Node::Int(n)) if *n >= 48));
+    assert_eq!(generated.get("ExcludePunctuation"), Some(&Node::Bool(true)));
+    for (name, p) in t.get("Parameters").map(Node::entries).unwrap_or_default() {
+        let lower = name.to_ascii_lowercase();
+        assert!(
+            !lower.contains("secret") || lower.contains("prefix"),
+            "secret as a parameter: {name}"
+        );
+        assert!(
+            p.get("NoEcho").is_none(),
+            "{name}: a NoEcho parameter is a secret in disguise"
+        );
+    }
+    let outputs = t.get("Outputs").map(Node::text).unwrap_or_default();
+    assert!(!outputs.contains("resolve:secretsmanager") && !outputs.contains("SecretString"));
+}
+
+#[test]
+fn alarms_cover_errors_throttles_failed_syncs_and_api_5xx() {
+    let t = template();
+    let alarms = cfn::resources(&t, "AWS::CloudWatch::Alarm");
+    let topic = cfn::resources(&t, "AWS::SNS::Topic");
+    assert_eq!(topic.len(), 1);
+    let metric = |a: &Node| {
+        let s = |k: &str| {
+            a.at(&["Properties", k])
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (s("Namespace"), s("MetricName"))
+    };
+    for (id, a) in &alarms {
+        let actions = a
+            .at(&["Properties", "AlarmActions"])
+            .map(Node::items)
+            .unwrap_or_default();
+        assert!(
+            actions.iter().any(|x| cfn::target(x) == Some(topic[0].0)),
+            "{id} notifies nobody"
+        );
+    }
+    for (id, _) in functions(&t) {
+        for m in ["Errors", "Throttles"] {
+            let found = alarms.iter().any(|(_, a)| {
+                metric(a) == ("AWS/Lambda".into(), m.into())
+                    && a.at(&["Properties", "Dimensions"]).is_some_and(|d| {
+                        d.items()
+                            .iter()
+                            .any(|d| d.get("Value").and_then(cfn::target) == Some(id))
+                    })
+            });
+            assert!(found, "no {m} alarm for {id}");
+        }
+    }
+    let has = |ns: &str, name: &str| {
+        alarms
+            .iter()
+            .any(|(_, a)| metric(a) == (ns.into(), name.into()))
+    };
+    assert!(
+        has(shared::metrics::NAMESPACE, "SyncsFailed"),
+        "no SyncsFailed alarm"
+    );
+    assert!(has("AWS/ApiGateway", "5xx"), "no API 5xx alarm");
+    let subscription = cfn::resources(&t, "AWS::SNS::Subscription");
+    assert!(
+        subscription
+            .iter()
+            .all(|(_, s)| s.get("Condition").is_some()),
+        "the email subscription is conditional"
+    );
+}
