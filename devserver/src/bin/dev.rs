@@ -66,8 +66,37 @@ async fn main() {
     println!(
         "  then e.g.                    curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {base}/projects/demo/integrations/heroku/authorize"
     );
+    match write_env_file(&stack) {
+        Ok(path) => println!("  for cargo lambda watch        --env-file {path}"),
+        Err(e) => eprintln!("  (could not write .stack/dev.env: {e})"),
+    }
     println!();
     println!("ready: {base} (Ctrl-C stops everything)");
     let _ = tokio::signal::ctrl_c().await;
     println!("stopping");
+}
+
+/// The running stack's settings as an env file, so `cargo lambda watch --env-file` runs
+/// the real function binaries against it.
+fn write_env_file(stack: &LocalStack) -> std::io::Result<String> {
+    let c = &stack.config;
+    let lines = [
+        ("TABLE_NAME", c.table_name.clone()),
+        ("SECRET_PREFIX", c.secret_prefix.clone()),
+        ("PUBLIC_BASE_URL", c.public_base_url.clone().unwrap_or_default()),
+        ("CONSOLE_URL", c.console_url.clone().unwrap_or_default()),
+        ("HEROKU_API_URL", c.heroku_api_url.clone()),
+        ("HEROKU_ID_URL", c.heroku_id_url.clone()),
+        ("HEROKU_OAUTH_CLIENT_ID", c.heroku_oauth_client_id.clone().unwrap_or_default()),
+        ("HEROKU_OAUTH_CLIENT_SECRET_ID", c.heroku_oauth_client_secret_id.clone().unwrap_or_default()),
+        ("WEBHOOK_SIGNING_KEY_ID", c.webhook_signing_key_id.clone().unwrap_or_default()),
+        ("AWS_ENDPOINT_URL", stack.aws_endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ];
+    let text: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::create_dir_all(".stack")?;
+    std::fs::write(".stack/dev.env", text)?;
+    Ok(".stack/dev.env".to_owned())
 }
