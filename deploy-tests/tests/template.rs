@@ -454,9 +454,9 @@ fn each_function_gets_what_its_code_calls() {
     let connect = granted(Function::Connect);
     for a in [
         "dynamodb:Query",
-        "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "secretsmanager:CreateSecret",
+        "secretsmanager:DeleteSecret",
     ] {
         assert!(connect.contains(a), "connect lacks {a}");
     }
