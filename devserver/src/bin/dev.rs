@@ -83,13 +83,25 @@ fn write_env_file(stack: &LocalStack) -> std::io::Result<String> {
     let lines = [
         ("TABLE_NAME", c.table_name.clone()),
         ("SECRET_PREFIX", c.secret_prefix.clone()),
-        ("PUBLIC_BASE_URL", c.public_base_url.clone().unwrap_or_default()),
+        (
+            "PUBLIC_BASE_URL",
+            c.public_base_url.clone().unwrap_or_default(),
+        ),
         ("CONSOLE_URL", c.console_url.clone().unwrap_or_default()),
         ("HEROKU_API_URL", c.heroku_api_url.clone()),
         ("HEROKU_ID_URL", c.heroku_id_url.clone()),
-        ("HEROKU_OAUTH_CLIENT_ID", c.heroku_oauth_client_id.clone().unwrap_or_default()),
-        ("HEROKU_OAUTH_CLIENT_SECRET_ID", c.heroku_oauth_client_secret_id.clone().unwrap_or_default()),
-        ("WEBHOOK_SIGNING_KEY_ID", c.webhook_signing_key_id.clone().unwrap_or_default()),
+        (
+            "HEROKU_OAUTH_CLIENT_ID",
+            c.heroku_oauth_client_id.clone().unwrap_or_default(),
+        ),
+        (
+            "HEROKU_OAUTH_CLIENT_SECRET_ID",
+            c.heroku_oauth_client_secret_id.clone().unwrap_or_default(),
+        ),
+        (
+            "WEBHOOK_SIGNING_KEY_ID",
+            c.webhook_signing_key_id.clone().unwrap_or_default(),
+        ),
         ("AWS_ENDPOINT_URL", stack.aws_endpoint.clone()),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
