@@ -76,7 +76,8 @@ async fn a_rotation_is_delivered_signed_over_the_raw_body() {
     // The example delivery in Heroku's docs has exactly these top-level keys.
     let example: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            common::schema::path().with_file_name("example-api-release-create.json"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../events/heroku/example-api-release-create.json"),
         )
         .unwrap(),
     )
