@@ -46,6 +46,7 @@ impl Stack {
     }
 
     pub async fn start_with(mount: Mount, tweak: impl FnOnce(Gateway) -> Gateway) -> Stack {
+        crate::logs::init_from_env();
         let moto = Moto::shared().to_owned();
         let proxy = FaultProxy::start(&moto).await.expect("fault proxy");
         let heroku = FakeHeroku::start().await;

@@ -46,3 +46,15 @@ pub fn capture(filter: &str) -> (Captured, impl tracing::Subscriber + Send + Syn
         .finish();
     (captured, subscriber)
 }
+
+/// Installs a human-readable subscriber on stderr when `TEST_LOG` is set (e.g.
+/// `TEST_LOG=info,shared=debug cargo test …`), for debugging a failing test.
+pub fn init_from_env() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_test_writer()
+            .try_init();
+    }
+}

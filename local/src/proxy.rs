@@ -1,6 +1,11 @@
 //! A fault-injecting HTTP proxy in front of moto: adds a fixed delay per call (benches),
 //! fails chosen AWS operations with a status (tests), or black-holes every call so the
 //! SDK times out as if the service were unreachable. Counts calls per operation.
+//!
+//! It also forwards one request at a time. moto_server handles requests on threads and
+//! does not lock around a conditional write's check and put, so two racing conditional
+//! `PutItem`s can both succeed — which DynamoDB never allows, and which the sync's lease
+//! relies on. Serialising restores DynamoDB's atomicity for everything behind the proxy.
 
 use crate::net::{self, Running};
 use axum::Router;
@@ -25,6 +30,8 @@ struct Rules {
 struct Inner {
     rules: Mutex<Rules>,
     calls: Mutex<BTreeMap<String, usize>>,
+    /// Held while a request is at moto (see the module comment).
+    upstream: tokio::sync::Mutex<()>,
 }
 
 /// A running proxy. Cloning shares it.
@@ -169,11 +176,18 @@ async fn forward(
             req = req.header(name, value);
         }
     }
-    match req.send().await {
+    let at_moto = state.inner.upstream.lock().await;
+    let answer = match req.send().await {
         Ok(resp) => {
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp.bytes().await.unwrap_or_default();
+            Ok((status, headers, resp.bytes().await.unwrap_or_default()))
+        }
+        Err(e) => Err(e),
+    };
+    drop(at_moto);
+    match answer {
+        Ok((status, headers, bytes)) => {
             let mut out = Response::new(axum::body::Body::from(bytes));
             *out.status_mut() = status;
             for (name, value) in &headers {

@@ -218,6 +218,9 @@ pub struct Linked {
     pub sync: SyncReport,
 }
 
+/// How old a cached signing key may be when a subscription is created with it.
+const KEY_MAX_AGE: Duration = Duration::from_secs(300);
+
 /// How long to keep retrying a save while a sync holds the app's lease.
 const SAVE_BUDGET: Duration = Duration::from_secs(8);
 
@@ -459,7 +462,8 @@ async fn ensure_subscription(
     {
         return Ok(recorded.clone());
     }
-    let key = svc.signing_key.get().await?;
+    // A key read minutes ago may have been rotated since; subscriptions get the current one.
+    let key = svc.signing_key.get_fresh(KEY_MAX_AGE).await?;
     let body = WebhookRequest {
         include: &["api:release"],
         level: "sync",

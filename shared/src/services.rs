@@ -64,7 +64,11 @@ impl Services {
             metrics,
             settings: SyncSettings::default(),
         };
-        let signing_key = SigningKey::new(vault.clone(), config.webhook_signing_key_id.clone());
+        let signing_key = SigningKey::new(
+            vault.clone(),
+            "WEBHOOK_SIGNING_KEY_ID",
+            config.webhook_signing_key_id.clone(),
+        );
         Ok(Services {
             signing_key,
             config,

@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::domain::{IntegrationStatus, ProjectId};
 use crate::heroku::{AccessToken, HerokuError, TokenGrant};
 use crate::ports::{HerokuOAuth, IntegrationStore, Saved, SecretVault, StoreError, VaultError};
+use crate::signing::{CachedSecret, KeyError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How long a container trusts its copy of the OAuth client secret.
+const CLIENT_SECRET_MAX_AGE: Duration = Duration::from_secs(300);
 /// Refresh this long before the stated expiry, so a token never dies mid-sync.
 const EXPIRY_MARGIN_S: i64 = 60;
 /// How long one container may hold the refresh lease; longer than a refresh can take.
@@ -130,8 +133,7 @@ pub struct TokenManager {
     oauth: Arc<dyn HerokuOAuth>,
     clock: Arc<dyn Clock>,
     names: SecretNames,
-    client_secret_id: Option<String>,
-    client_secret: tokio::sync::OnceCell<SecretString>,
+    client_secret: CachedSecret,
     cache: Mutex<HashMap<ProjectId, StoredTokens>>,
 }
 
@@ -144,14 +146,18 @@ impl TokenManager {
         names: SecretNames,
         client_secret_id: Option<String>,
     ) -> Self {
+        let client_secret = CachedSecret::new(
+            vault.clone(),
+            "HEROKU_OAUTH_CLIENT_SECRET_ID",
+            client_secret_id,
+        );
         TokenManager {
             vault,
             integrations,
             oauth,
             clock,
             names,
-            client_secret_id,
-            client_secret: tokio::sync::OnceCell::new(),
+            client_secret,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -177,20 +183,16 @@ impl TokenManager {
         }
     }
 
-    /// The OAuth client secret, read from Secrets Manager once per container.
-    pub async fn client_secret(&self) -> Result<&SecretString, TokenError> {
-        let id = self.client_secret_id.as_deref().ok_or_else(|| {
-            TokenError::Internal("HEROKU_OAUTH_CLIENT_SECRET_ID is not set".into())
-        })?;
+    /// The OAuth client secret from Secrets Manager, cached per container.
+    pub async fn client_secret(&self) -> Result<Arc<SecretString>, TokenError> {
+        // Re-read every few minutes, so setting or rotating it needs no redeploy.
         self.client_secret
-            .get_or_try_init(|| async {
-                self.vault.read(id).await?.ok_or_else(|| {
-                    TokenError::Internal(format!(
-                        "secret {id} (OAuth client secret) does not exist"
-                    ))
-                })
-            })
+            .get_fresh(CLIENT_SECRET_MAX_AGE)
             .await
+            .map_err(|e| match e {
+                KeyError::Vault(v) => TokenError::Transient(v.to_string()),
+                other => TokenError::Internal(other.to_string()),
+            })
     }
 
     /// Stores freshly granted tokens for a project (the OAuth callback uses this).
@@ -339,7 +341,7 @@ impl TokenManager {
         let client_secret = self.client_secret().await?;
         let grant = match self
             .oauth
-            .refresh(&SecretString::from(refresh.to_owned()), client_secret)
+            .refresh(&SecretString::from(refresh.to_owned()), &client_secret)
             .await
         {
             Ok(grant) => grant,

@@ -160,7 +160,7 @@ pub async fn callback(ctx: &Ctx<'_>) -> Response<Body> {
         }
     };
     let grant =
-        match shared::ports::HerokuOAuth::exchange_code(&*svc.heroku, code, client_secret).await {
+        match shared::ports::HerokuOAuth::exchange_code(&*svc.heroku, code, &client_secret).await {
             Ok(g) => g,
             Err(e) if e.is_transient() => {
                 return back_to_console(ctx, Some(project), Err("heroku_unavailable"));

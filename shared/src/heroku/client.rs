@@ -201,6 +201,13 @@ impl HerokuClient {
                 Some(next) if partial => range = next,
                 _ => return Ok(out),
             }
+            // The pool is empty: the next page would be a 429. Heroku refills about 75
+            // tokens a minute, so one second buys the next request.
+            if self.rate_limit_remaining() == Some(0) {
+                let wait = self.opts.max_inline_wait.min(Duration::from_secs(1));
+                tracing::info!(target: "heroku", wait_ms = wait.as_millis() as u64, "rate-limit pool empty; pausing before the next page");
+                tokio::time::sleep(wait).await;
+            }
         }
         Err(HerokuError::Decode(format!("{path}: paging did not end")))
     }
