@@ -60,8 +60,15 @@ dev: $(STAMP) ## The local stack in the foreground on 127.0.0.1:$(PORT)
 demo: $(STAMP) ## Build and play the whole story end to end
 	cargo run --locked -p devserver --bin demo
 
-bench: $(STAMP) ## Benchmarks, written to BENCHMARKS.md
-	@echo "bench: not built yet"
+# The release build is the one SAM ships (LTO fat, one codegen unit): slow the first time,
+# reused after. The driver itself is a debug build, sharing `make test`'s dependencies.
+bench: $(STAMP) ## Benchmarks: release bootstraps vs a local Lambda Runtime API, moto and the fake Heroku; writes BENCHMARKS.md
+	@echo "==> Release bootstraps (native; the first build takes several minutes)"
+	cargo build --release --locked -p webhook -p connect -p opt-out
+	@echo "==> Bench driver"
+	cargo build --locked -p bench
+	@echo "==> Cold starts, warm latency, bursts, memory and size (about 5 minutes)"
+	./target/debug/bench --command "make bench"
 
 build: $(STAMP) ## Release Lambda binaries for arm64 with cargo-lambda
 	cargo lambda build --release --arm64 --locked

@@ -1,0 +1,278 @@
+//! `make bench`: the release `bootstrap` of each function run as Lambda runs it — a
+//! child process polling a Lambda Runtime API — against moto and the fake Heroku, each
+//! with a fixed delay per call. Measures cold starts, warm latency against the physical
+//! limit, bursts, memory and size, and writes BENCHMARKS.md.
+//!
+//! ```sh
+//! cargo build --release -p webhook -p connect -p opt-out
+//! cargo run -p bench -- [--out BENCHMARKS.md] [--bins target/release] [--quick]
+//! ```
+
+mod burst;
+mod cold;
+mod instance;
+mod machine;
+mod raw;
+mod report;
+mod runtime;
+mod stack;
+mod stats;
+mod tls;
+mod warm;
+
+use axum::body::Bytes;
+use stack::{Stack, webhook_event};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+pub const FUNCTIONS: [&str; 3] = ["webhook", "connect", "opt-out"];
+
+/// How much of everything to do; `--quick` is a smoke run of the same code.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub cold_starts: usize,
+    pub warm: warm::Plan,
+    pub burst_apps: usize,
+    pub burst_rotations: usize,
+    pub burst_concurrency: Vec<usize>,
+    pub burst_delays_ms: Vec<u64>,
+}
+
+impl Plan {
+    fn full() -> Plan {
+        Plan {
+            cold_starts: 30,
+            warm: warm::Plan {
+                delays_ms: vec![0, 5],
+                rounds: 10,
+                per_round: 30,
+                raw_per_round: 20,
+            },
+            burst_apps: 200,
+            burst_rotations: 5,
+            burst_concurrency: vec![1, 10, 50],
+            burst_delays_ms: vec![5, 0],
+        }
+    }
+
+    fn quick() -> Plan {
+        Plan {
+            cold_starts: 5,
+            warm: warm::Plan {
+                delays_ms: vec![0, 5],
+                rounds: 2,
+                per_round: 10,
+                raw_per_round: 5,
+            },
+            burst_apps: 20,
+            burst_rotations: 5,
+            burst_concurrency: vec![1, 10],
+            burst_delays_ms: vec![5],
+        }
+    }
+}
+
+struct Args {
+    out: PathBuf,
+    bins: PathBuf,
+    quick: bool,
+    command: String,
+}
+
+fn args(root: &Path) -> Result<Args, String> {
+    let mut a = Args {
+        out: root.join("BENCHMARKS.md"),
+        bins: root.join("target/release"),
+        quick: false,
+        command: "make bench".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => a.out = it.next().ok_or("--out needs a path")?.into(),
+            "--bins" => a.bins = it.next().ok_or("--bins needs a directory")?.into(),
+            "--command" => a.command = it.next().ok_or("--command needs text")?,
+            "--quick" => a.quick = true,
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; use --out PATH, --bins DIR, --quick, --command TEXT"
+                ));
+            }
+        }
+    }
+    Ok(a)
+}
+
+fn say(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+/// The workspace: the current directory when it is one (`make bench` runs from there),
+/// else where this crate was compiled. Not `local::moto::workspace_root()`: that is fixed
+/// when `local` is compiled, and a target directory shared between worktrees can hand us
+/// a `local` compiled in another one.
+fn workspace_root() -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .filter(|d| d.join("bench/Cargo.toml").exists())
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
+}
+
+fn main() -> ExitCode {
+    let root = workspace_root();
+    let moto = root.join(".venv/bin/moto_server");
+    if std::env::var_os("MOTO_SERVER").is_none() && moto.exists() {
+        // SAFETY: no other thread exists yet; the runtime is built below.
+        unsafe { std::env::set_var("MOTO_SERVER", &moto) };
+    }
+    // Two workers: this process serves the proxy, the fake Heroku and the Runtime API.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(rt) => rt.block_on(run(root)),
+        Err(e) => Err(format!("tokio runtime: {e}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sample_event(root: &Path, file: &str) -> Result<Bytes, String> {
+    std::fs::read(root.join("events").join(file))
+        .map(Bytes::from)
+        .map_err(|e| format!("events/{file}: {e}"))
+}
+
+async fn run(root: PathBuf) -> Result<(), String> {
+    let args = args(&root)?;
+    let plan = if args.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let began = Instant::now();
+    let mut machine = machine::Machine::now(&root);
+    say(&format!("load at start: {}", machine.load_start));
+    for f in FUNCTIONS {
+        let bin = args.bins.join(f);
+        if !bin.exists() {
+            return Err(format!(
+                "{} is missing: run `cargo build --release -p webhook -p connect -p opt-out` first",
+                bin.display()
+            ));
+        }
+    }
+    let artifacts = machine::artifacts(&root, &args.bins, &FUNCTIONS);
+
+    say("starting moto, the fault proxy and the fake Heroku");
+    let stack = Stack::start().await?;
+    let probe = stack.link_new("bench-probe", "bench-probe").await?;
+    stack.heroku.take_held();
+
+    say(&format!("cold starts: {} per function", plan.cold_starts));
+    let bin = |f: &str| args.bins.join(f);
+    let mut cold = Vec::new();
+    cold.push(
+        cold::run(
+            &stack,
+            &bin("webhook"),
+            "webhook",
+            "a delivery that syncs",
+            plan.cold_starts,
+            |i| {
+                let held = stack.rotate(&probe.app)?;
+                Ok(webhook_event(&held, &format!("cold-{i}")))
+            },
+        )
+        .await?,
+    );
+    let status = sample_event(&root, "connect/status.json")?;
+    cold.push(
+        cold::run(
+            &stack,
+            &bin("connect"),
+            "connect",
+            "`GET …/integrations/heroku` (events/connect/status.json)",
+            plan.cold_starts,
+            |_| Ok(status.clone()),
+        )
+        .await?,
+    );
+    let never = sample_event(&root, "opt-out/opt-out-never-linked.json")?;
+    cold.push(
+        cold::run(
+            &stack,
+            &bin("opt-out"),
+            "opt-out",
+            "`DELETE …/heroku-sync`, never linked (events/opt-out/opt-out-never-linked.json)",
+            plan.cold_starts,
+            |_| Ok(never.clone()),
+        )
+        .await?,
+    );
+
+    say(&format!(
+        "warm latency: {} per kind and delay",
+        plan.warm.rounds * plan.warm.per_round
+    ));
+    let warm = warm::run(&stack, &bin("webhook"), &probe, &plan.warm).await?;
+
+    say(&format!("bursts: linking {} apps", plan.burst_apps));
+    stack.set_delay(Duration::ZERO);
+    let mut links = Vec::with_capacity(plan.burst_apps);
+    for i in 0..plan.burst_apps {
+        links.push(
+            stack
+                .link_new(&format!("bench-p{i:03}"), &format!("bench-burst-{i:03}"))
+                .await?,
+        );
+    }
+    stack.heroku.take_held();
+    let mut bursts = Vec::new();
+    for &d in &plan.burst_delays_ms {
+        for &c in &plan.burst_concurrency {
+            say(&format!(
+                "burst: {} deliveries, concurrency {c}, delay {d} ms",
+                links.len() * plan.burst_rotations
+            ));
+            bursts.push(
+                burst::run(&stack, &bin("webhook"), &links, plan.burst_rotations, c, d).await?,
+            );
+        }
+    }
+    machine.load_end = machine::load();
+    let took = began.elapsed();
+    let text = report::render(&report::Inputs {
+        command: &args.command,
+        machine: &machine,
+        plan: &plan,
+        artifacts: &artifacts,
+        cold: &cold,
+        warm: &warm,
+        bursts: &bursts,
+        burst_apps: links.len(),
+        took,
+        notes: std::fs::read_to_string(root.join("bench/NOTES.md")).unwrap_or_default(),
+        root: root.clone(),
+    });
+    std::fs::write(&args.out, text).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    say(&format!(
+        "wrote {} in {:.0} s; load at end: {}",
+        args.out.display(),
+        took.as_secs_f64(),
+        machine.load_end
+    ));
+    Ok(())
+}
