@@ -103,16 +103,23 @@ pub async fn run(
     stack.heroku.reset_request_log();
     let cpu_before: Vec<Cpu> = instances.iter().map(Instance::cpu).collect();
 
+    // Queued here, in order, before any task runs: the queue is exactly the shuffled
+    // order (tasks spawned to enqueue would start in whatever order the scheduler picks).
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, h) in held.iter().enumerate() {
         let rt = rt.clone();
         let event = webhook_event(h, &format!("burst-{i}"));
+        let queued = Instant::now();
+        let first = rt.invoke(event.clone());
         tasks.spawn(async move {
-            let queued = Instant::now();
+            let mut pending = first;
             let mut redeliveries = 0;
             loop {
-                let o = rt.call(event.clone(), Duration::from_secs(60)).await?;
+                let o = tokio::time::timeout(Duration::from_secs(120), pending)
+                    .await
+                    .map_err(|_| format!("delivery {i}: no answer within 120 s"))?
+                    .map_err(|_| format!("delivery {i}: dropped by the emulator"))?;
                 let status = o.status().unwrap_or(0);
                 if !o.error && (200..300).contains(&status) {
                     return Ok::<_, String>((o, queued, redeliveries));
@@ -121,7 +128,9 @@ pub async fn run(
                 if redeliveries > 20 {
                     return Err(format!("delivery {i} kept failing ({status})"));
                 }
+                // Heroku redelivers a failed `sync` delivery after a pause.
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                pending = rt.invoke(event.clone());
             }
         });
     }

@@ -15,6 +15,8 @@ pub struct Machine {
     pub load_end: String,
     pub rustc: String,
     pub moto: String,
+    /// The commit, and what the binaries' sources had on top of it.
+    pub source: String,
 }
 
 fn read(path: &str) -> String {
@@ -72,7 +74,37 @@ impl Machine {
             load_end: String::new(),
             rustc: output("rustc", &["--version"]),
             moto,
+            source: source(root),
         }
+    }
+}
+
+/// `abc1234`, plus the uncommitted files under the functions' sources if any (other
+/// work in the same tree ends up in the binaries too).
+fn source(root: &Path) -> String {
+    let dir = root.to_string_lossy();
+    let head = output("git", &["-C", &dir, "rev-parse", "--short", "HEAD"]);
+    let dirty: Vec<String> = output(
+        "git",
+        &[
+            "-C",
+            &dir,
+            "status",
+            "--porcelain",
+            "--",
+            "shared",
+            "functions",
+            "Cargo.toml",
+            "Cargo.lock",
+        ],
+    )
+    .lines()
+    .filter_map(|l| l.get(3..).map(str::to_owned))
+    .collect();
+    if dirty.is_empty() {
+        head
+    } else {
+        format!("{head} + uncommitted changes in {}", dirty.join(", "))
     }
 }
 

@@ -98,6 +98,7 @@ pub fn render(i: &Inputs<'_>) -> String {
     );
     let _ = writeln!(s, "| toolchain | {} |", m.rustc);
     let _ = writeln!(s, "| moto | {} (Python, `moto_server`) |", m.moto);
+    let _ = writeln!(s, "| source | {} |", m.source);
     let _ = writeln!(
         s,
         "\nTimed binaries: the native **x86_64** release bootstraps (`target/release`, \
@@ -107,8 +108,14 @@ pub fn render(i: &Inputs<'_>) -> String {
          emulator. AWS runs the **arm64** build on Graviton: absolute times there differ; \
          ratios and call counts do not. The machine is shared and noisy (2 cores run the \
          functions, moto, the fake Heroku and the emulator together), so compare figures \
-         within this run, not across runs. Everything is local plain HTTP: the TLS \
-         handshakes a cold container makes in AWS are not in these figures.\n"
+         within this run, not across runs.\n\n\
+         Every call the functions make is HTTPS, as in AWS: a TLS terminator (RSA 2048 \
+         certificate from a throwaway CA) sits in front of the fault proxy (which adds the \
+         delay and counts AWS calls, then forwards to moto) and in front of the fake \
+         Heroku. The functions trust it through `SSL_CERT_FILE`, set to this machine's \
+         root bundle plus the CA (one bundle file, as on Amazon Linux 2023). Both AWS \
+         services share one endpoint here, so a cold container makes two TLS handshakes \
+         where AWS needs three (DynamoDB, Secrets Manager, Heroku), and no DNS lookups.\n"
     );
 
     render_targets(&mut s, i);
@@ -232,9 +239,11 @@ fn render_targets(s: &mut String, i: &Inputs<'_>) {
         "\nLimit A is the issue's physical limit, remote calls × injected delay. It leaves \
          out that moto and the fake Heroku take time of their own to answer (moto is \
          Python); limit B adds exactly that, measured in the same run by sending the same \
-         operations as bare HTTP requests through the same proxy (section 2). Overhead \
-         above B is what the function itself adds: SDK request building and signing, JSON, \
-         HMAC, logging, the Runtime API round trip.\n"
+         operations as bare HTTPS requests over a warm connection through the same proxy \
+         (section 2). Overhead above B is what the function itself adds: SDK request \
+         building and signing, JSON, HMAC, logging, the Runtime API round trip. The CPU \
+         time per sync is that overhead without the machine's noise: the function's own \
+         work, summed over its threads from /proc schedstat.\n"
     );
 }
 
@@ -245,9 +254,10 @@ fn render_cold(s: &mut String, i: &Inputs<'_>) {
         "Each start is a fresh process with its first event already queued, timed from \
          just before `spawn` (the exec) to its first `GET /2018-06-01/runtime/invocation/next` \
          (**init**: runtime, config, SDK and HTTP clients built) and to its first response \
-         posted (**first response**: init plus the first invocation, which in the webhook \
-         also reads the signing key and the project's token from Secrets Manager). No \
-         injected delay here. Milliseconds; {} starts per function.\n",
+         posted (**first response**: init plus the first invocation, which opens the TLS \
+         connections and, in the webhook, also reads the signing key and the project's \
+         token from Secrets Manager). CPU times are the process's own (all threads, \
+         /proc schedstat). No injected delay here. Milliseconds; {} starts per function.\n",
         i.plan.cold_starts
     );
     let _ = writeln!(
@@ -318,8 +328,8 @@ fn render_warm(s: &mut String, i: &Inputs<'_>) {
     );
     let _ = writeln!(
         s,
-        "**The stack's own latency per call** (bare HTTP through the same proxy, no SDK; {} \
-         samples per operation and delay, ms):\n",
+        "**The stack's own latency per call** (bare HTTPS over a warm connection through the \
+         same TLS front and proxy, no SDK; {} samples per operation and delay, ms):\n",
         i.plan.warm.rounds * i.plan.warm.raw_per_round
     );
     let mut head = String::from("| operation |");
