@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use fake_heroku::FakeHeroku;
-use local::gateway::{Gateway, handler};
+use local::gateway::Gateway;
 use local::jwt::{Authorizer, DEFAULT_DEV_JWT_SECRET};
 use local::moto::Moto;
 use local::net::{self, Running};
@@ -189,31 +189,16 @@ impl LocalStack {
 
 /// Mounts every function's real handler on its routes.
 pub fn mount_all(svc: Arc<Services>, gateway: Gateway) -> Gateway {
-    let hook = Arc::new(webhook::Webhook::new(svc.clone()));
-    let conn = Arc::new(connect::Connect::new(svc.clone()));
-    let off = Arc::new(opt_out::OptOut::new(svc));
     gateway
-        .mount(
+        .mount_handler(
             Function::Webhook,
-            handler(move |req| {
-                let h = hook.clone();
-                async move { h.handle(req).await }
-            }),
+            Arc::new(webhook::Webhook::new(svc.clone())),
         )
-        .mount(
+        .mount_handler(
             Function::Connect,
-            handler(move |req| {
-                let c = conn.clone();
-                async move { c.handle(req).await }
-            }),
+            Arc::new(connect::Connect::new(svc.clone())),
         )
-        .mount(
-            Function::OptOut,
-            handler(move |req| {
-                let o = off.clone();
-                async move { o.handle(req).await }
-            }),
-        )
+        .mount_handler(Function::OptOut, Arc::new(opt_out::OptOut::new(svc)))
 }
 
 /// Every function behind the API Gateway emulator, plus two local-only helpers:

@@ -60,6 +60,21 @@ impl Gateway {
         self
     }
 
+    /// Serves every route of `function` with a function's real handler.
+    pub fn mount_handler<H: shared::lambda::Handler + 'static>(
+        self,
+        function: Function,
+        h: Arc<H>,
+    ) -> Self {
+        self.mount(
+            function,
+            handler(move |req| {
+                let h = h.clone();
+                async move { h.handle(req).await }
+            }),
+        )
+    }
+
     /// Base64-encode every body, as API Gateway does for payloads it considers binary.
     pub fn always_base64(mut self, on: bool) -> Self {
         self.always_base64 = on;

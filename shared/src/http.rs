@@ -180,6 +180,48 @@ pub fn resolve(
         .find_map(|r| r.matches(method, path).map(|p| (r, p)))
 }
 
+/// Serves one request to `function`: a span carrying the request id, route and project
+/// (the webhook adds app, version and delivery), 404 for routes that are not this
+/// function's, and errors answered as JSON.
+pub async fn serve<F, Fut>(req: &Request, function: Function, dispatch: F) -> Response<Body>
+where
+    F: FnOnce(&'static Route, HashMap<String, String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Response<Body>, ApiError>>,
+{
+    use tracing::Instrument;
+    let request_id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    let span = tracing::info_span!(
+        "request",
+        function = function.name(),
+        request_id = request_id.as_deref().unwrap_or(""),
+        route = tracing::field::Empty,
+        project_id = tracing::field::Empty,
+        app_id = tracing::field::Empty,
+        version = tracing::field::Empty,
+        delivery_id = tracing::field::Empty,
+    );
+    async {
+        let Some((route, params)) = resolve(req, function) else {
+            return ApiError::not_found("no such route").into_response();
+        };
+        let span = tracing::Span::current();
+        span.record("route", route.key().as_str());
+        if let Some(p) = params.get("project_id") {
+            span.record("project_id", p.as_str());
+        }
+        let resp = dispatch(route, params)
+            .await
+            .unwrap_or_else(ApiError::into_response);
+        tracing::info!(status = resp.status().as_u16(), "answered");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
 /// The verified caller, from the JWT authorizer's claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {

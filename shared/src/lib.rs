@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod heroku;
 pub mod http;
+pub mod lambda;
 pub mod linking;
 pub mod metrics;
 pub mod optout;

@@ -340,6 +340,8 @@ pub async fn save_link(
         let mut record = current.unwrap_or_else(|| AppRecord::new(app_id.clone(), app_name));
         record.app_name = app_name.to_owned();
         record.subscription = Some(subscription.clone());
+        // The guard below proves any lease left on the record has expired.
+        record.set_lease(None);
         let outcome = match record.links.get(&key) {
             Some(l) if l.is_active() && l.config_var == req.config_var => LinkOutcome::Unchanged,
             Some(_) => LinkOutcome::Reenabled,
@@ -424,6 +426,7 @@ async fn detach(svc: &Services, app: &AppId, key: &LinkKey) -> Result<(), LinkEr
         if record.links.remove(key).is_none() {
             return Ok(());
         }
+        record.set_lease(None);
         let guard = Guard::Unleased {
             generation: record.generation,
             now_ms: svc.clock.now_ms(),
@@ -506,4 +509,32 @@ pub async fn project_links(svc: &Services, project: &ProjectId) -> Result<Vec<Li
         }
     }
     Ok(links)
+}
+
+/// Syncs every active link of the project to its app's newest release, best effort: what
+/// fails stays recorded on the link and the next delivery retries it.
+pub async fn catch_up(svc: &Services, project: &ProjectId) {
+    let links = match project_links(svc, project).await {
+        Ok(links) => links,
+        Err(e) => {
+            tracing::warn!(project = %project, error = %e, "catch-up skipped");
+            return;
+        }
+    };
+    for link in links.iter().filter(|l| l.is_active()) {
+        let request = SyncRequest {
+            app_id: link.app_id.clone(),
+            target: Target::Newest,
+            only: Some(link.key()),
+            released_at: None,
+        };
+        match svc.sync.sync(&request).await {
+            Ok(report) => {
+                tracing::info!(link = %link.key(), written = report.written.len(), "caught up")
+            }
+            Err(e) => {
+                tracing::warn!(link = %link.key(), error = %e, "catch-up failed; the next delivery retries")
+            }
+        }
+    }
 }

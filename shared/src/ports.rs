@@ -36,8 +36,10 @@ pub enum Guard {
     New,
     /// The item must still be at `generation` and hold no live lease at `now_ms`.
     Unleased { generation: u64, now_ms: i64 },
-    /// The caller must still hold the lease.
-    LeaseHolder { owner: String },
+    /// The caller must still hold the lease it took, and nobody may have saved since: an
+    /// expired lease's holder then finds `generation` moved on and conflicts, whatever
+    /// the saver after it did with the lease fields.
+    LeaseHolder { owner: String, generation: u64 },
 }
 
 /// Outcome of a conditional save.

@@ -25,6 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many times one sync re-reads the app record after losing a race before giving up.
+const MAX_ROUNDS: u32 = 50;
+
 /// Tunables; the defaults are what production uses.
 #[derive(Clone, Debug)]
 pub struct SyncSettings {
@@ -193,7 +196,14 @@ impl SyncContext {
         let mut transient: Option<SyncError> = None;
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(20);
+        let mut rounds = 0;
         loop {
+            // Every round follows someone else's save; past this many, something keeps
+            // changing the record and the redelivery can try again later.
+            rounds += 1;
+            if rounds > MAX_ROUNDS {
+                return Err(SyncError::transient("the app's record kept changing"));
+            }
             let wanted: Vec<LinkKey> = record
                 .links
                 .values()
@@ -270,9 +280,8 @@ impl SyncContext {
                     &mut report,
                     &WriteOutcome::default(),
                 );
-                // Any lease left on the record has expired; drop it, so its holder's late
-                // commit (LeaseHolder checks only the owner) conflicts instead of
-                // overwriting what we save here.
+                // Any lease left on the record has expired: drop it (its holder's late
+                // commit also conflicts on the generation this save moves on).
                 record.set_lease(None);
                 match self
                     .apps
@@ -346,7 +355,13 @@ impl SyncContext {
             leased.set_lease(None);
             match self
                 .apps
-                .save_app(&leased, Guard::LeaseHolder { owner })
+                .save_app(
+                    &leased,
+                    Guard::LeaseHolder {
+                        owner,
+                        generation: leased.generation,
+                    },
+                )
                 .await
             {
                 Ok(Saved::Ok { .. }) => {}

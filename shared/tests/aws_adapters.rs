@@ -331,7 +331,13 @@ async fn given_lease_holder_guard_then_only_the_owner_saves() {
     let absent = AppRecord::new(app_id(), "absent");
     assert_eq!(
         store
-            .save_app(&absent, Guard::LeaseHolder { owner: "a".into() })
+            .save_app(
+                &absent,
+                Guard::LeaseHolder {
+                    owner: "a".into(),
+                    generation: 0
+                }
+            )
             .await
             .unwrap(),
         Saved::Conflict
@@ -340,7 +346,13 @@ async fn given_lease_holder_guard_then_only_the_owner_saves() {
     let mut r = new_app(&store, &app).await;
     assert_eq!(
         store
-            .save_app(&r, Guard::LeaseHolder { owner: "a".into() })
+            .save_app(
+                &r,
+                Guard::LeaseHolder {
+                    owner: "a".into(),
+                    generation: r.generation
+                }
+            )
             .await
             .unwrap(),
         Saved::Conflict,
@@ -368,11 +380,31 @@ async fn given_lease_holder_guard_then_only_the_owner_saves() {
 
     assert_eq!(
         store
-            .save_app(&r, Guard::LeaseHolder { owner: "b".into() })
+            .save_app(
+                &r,
+                Guard::LeaseHolder {
+                    owner: "b".into(),
+                    generation: r.generation
+                }
+            )
             .await
             .unwrap(),
         Saved::Conflict,
         "wrong owner"
+    );
+    assert_eq!(
+        store
+            .save_app(
+                &r,
+                Guard::LeaseHolder {
+                    owner: "a".into(),
+                    generation: r.generation - 1
+                }
+            )
+            .await
+            .unwrap(),
+        Saved::Conflict,
+        "right owner, but someone saved since the lease was taken"
     );
     assert_eq!(
         store.load_app(&app).await.unwrap().unwrap().app_name,
@@ -381,7 +413,13 @@ async fn given_lease_holder_guard_then_only_the_owner_saves() {
     assert_eq!(
         ok_gen(
             store
-                .save_app(&r, Guard::LeaseHolder { owner: "a".into() })
+                .save_app(
+                    &r,
+                    Guard::LeaseHolder {
+                        owner: "a".into(),
+                        generation: r.generation
+                    }
+                )
                 .await
                 .unwrap()
         ),

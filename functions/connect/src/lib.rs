@@ -13,7 +13,6 @@ use shared::http::{self, ApiError, Function};
 use shared::services::Services;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// Request bodies of the management routes are tiny.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -53,31 +52,14 @@ impl Connect {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let request_id = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-            _ => None,
-        };
-        let span = tracing::info_span!(
-            "connect",
-            request_id = request_id.as_deref().unwrap_or(""),
-            route = tracing::field::Empty,
-            project_id = tracing::field::Empty,
-        );
-        async {
-            let Some((route, params)) = http::resolve(&req, Function::Connect) else {
-                return ApiError::not_found("no such route").into_response();
-            };
-            let span = tracing::Span::current();
-            span.record("route", route.key().as_str());
-            if let Some(p) = params.get("project_id") {
-                span.record("project_id", p.as_str());
-            }
+        let req = &req;
+        http::serve(req, Function::Connect, |route, params| async move {
             let ctx = Ctx {
                 svc: &self.svc,
-                req: &req,
+                req,
                 params: &params,
             };
-            let result = match (route.method, route.path) {
+            match (route.method, route.path) {
                 ("POST", "/projects/{project_id}/integrations/heroku/authorize") => {
                     oauth::authorize(&ctx).await
                 }
@@ -93,12 +75,14 @@ impl Connect {
                     link::trial(&ctx).await
                 }
                 _ => Err(ApiError::not_found("no such route")),
-            };
-            let resp = result.unwrap_or_else(ApiError::into_response);
-            tracing::info!(status = resp.status().as_u16(), "answered");
-            resp
-        }
-        .instrument(span)
+            }
+        })
         .await
+    }
+}
+
+impl shared::lambda::Handler for Connect {
+    async fn handle(&self, req: Request) -> Response<Body> {
+        Connect::handle(self, req).await
     }
 }

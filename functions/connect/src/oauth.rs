@@ -175,7 +175,12 @@ pub async fn callback(ctx: &Ctx<'_>) -> Response<Body> {
             }
         };
     match linking::record_connection(svc, &pending.project_id, &pending.sub, &grant).await {
-        Ok(_) => back_to_console(ctx, Some(project), Ok(())),
+        Ok(_) => {
+            // A reconnect after a revoked or lapsed authorization: links that could not
+            // sync meanwhile catch up now instead of at the next release.
+            linking::catch_up(svc, &pending.project_id).await;
+            back_to_console(ctx, Some(project), Ok(()))
+        }
         Err(LinkError::Unavailable(_) | LinkError::RateLimited(_)) => {
             back_to_console(ctx, Some(project), Err("heroku_unavailable"))
         }

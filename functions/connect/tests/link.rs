@@ -20,7 +20,7 @@ async fn connected() -> (local::fixture::Stack, fake_heroku::User, Client) {
     let s = stack().await;
     let user = s.heroku.create_user("dev@example.com");
     s.connect("p1", "user-1", &user).await;
-    let c = Client::new(&s, "user-1", "p1");
+    let c = Client::new(&s, "user-1", "p1", &[]);
     (s, user, c)
 }
 
@@ -271,13 +271,13 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_wri
     let link = "/projects/p1/env-vars/PG_URL/heroku-sync";
     let good = r#"{"app":"shop","config_var":"DATABASE_URL"}"#;
 
-    let other_project = Client::new(&s, "user-1", "p2");
+    let other_project = Client::new(&s, "user-1", "p2", &[]);
     let expired = Client {
         token: Some(local::jwt::mint(
             &s.jwt_secret,
             &serde_json::json!({"sub": "user-1", "project_id": "p1", "exp": 1}),
         )),
-        ..Client::new(&s, "user-1", "p1")
+        ..Client::new(&s, "user-1", "p1", &[])
     };
     let forged = Client {
         token: Some(local::jwt::mint_for(
@@ -287,9 +287,9 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_wri
             &[],
             Duration::from_secs(60),
         )),
-        ..Client::new(&s, "user-1", "p1")
+        ..Client::new(&s, "user-1", "p1", &[])
     };
-    let anonymous = Client::anonymous(&s);
+    let anonymous = Client::with_token(&s, None);
     let cases: Vec<Case> = vec![
         (
             "wrong project",
@@ -467,7 +467,7 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_wri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_no_connection_then_linking_says_connect_first() {
     let s = stack().await;
-    let c = Client::new(&s, "user-1", "p1");
+    let c = Client::new(&s, "user-1", "p1", &[]);
     let a = c
         .call(
             "PUT",

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use fake_heroku::AuthorizeDecision;
+use local::client::query;
 use shared::domain::ProjectId;
 use shared::ports::StateStore;
 
@@ -33,7 +34,7 @@ async fn given_a_user_when_they_connect_through_heroku_then_tokens_are_stored_an
     let s = stack().await;
     let user = s.heroku.create_user("dev@example.com");
     s.heroku.set_browser_user(&user);
-    let c = Client::new(&s, "user-1", "p1");
+    let c = Client::new(&s, "user-1", "p1", &[]);
 
     let url = authorize(&c, "p1").await;
     let q = query(&url);
@@ -99,7 +100,7 @@ async fn given_a_used_or_tampered_state_then_nothing_connects() {
     let s = stack().await;
     let user = s.heroku.create_user("dev@example.com");
     s.heroku.set_browser_user(&user);
-    let c = Client::new(&s, "user-1", "p1");
+    let c = Client::new(&s, "user-1", "p1", &[]);
     let callback = approve(&c, &authorize(&c, "p1").await).await;
 
     // Tampered: one character of the state changed.
@@ -165,7 +166,7 @@ async fn given_an_expired_state_then_nothing_connects() {
         })
         .await
         .unwrap();
-    let c = Client::anonymous(&s);
+    let c = Client::with_token(&s, None);
     let a = c
         .call(
             "GET",
@@ -213,8 +214,8 @@ async fn given_another_users_state_for_an_owned_project_then_nothing_connects() 
     let s = stack().await;
     let alice = s.heroku.create_user("alice@example.com");
     let mallory = s.heroku.create_user("mallory@example.com");
-    let a = Client::new(&s, "alice", "p1");
-    let m = Client::new(&s, "mallory", "p1");
+    let a = Client::new(&s, "alice", "p1", &[]);
+    let m = Client::new(&s, "mallory", "p1", &[]);
     // Both start before anyone is connected; Alice finishes first and owns the project.
     let url_a = authorize(&a, "p1").await;
     let url_m = authorize(&m, "p1").await;
@@ -255,7 +256,7 @@ async fn given_heroku_access_denied_or_no_code_then_console_hears_why() {
     let user = s.heroku.create_user("dev@example.com");
     s.heroku.set_browser_user(&user);
     s.heroku.set_authorize_decision(AuthorizeDecision::Deny);
-    let c = Client::new(&s, "user-1", "p1");
+    let c = Client::new(&s, "user-1", "p1", &[]);
     let cb = approve(&c, &authorize(&c, "p1").await).await;
     assert_eq!(query(&cb)["error"], "access_denied");
     let q = query(&c.call("GET", &cb, None).await.location.unwrap());
@@ -294,11 +295,59 @@ async fn given_heroku_down_at_the_callback_then_console_hears_unavailable_not_a_
     let s = stack().await;
     let user = s.heroku.create_user("dev@example.com");
     s.heroku.set_browser_user(&user);
-    let c = Client::new(&s, "user-1", "p1");
+    let c = Client::new(&s, "user-1", "p1", &[]);
     let cb = approve(&c, &authorize(&c, "p1").await).await;
     s.heroku
         .inject(fake_heroku::Fault::status("/oauth/token", 503));
     let a = c.call("GET", &cb, None).await;
     assert_eq!(a.status, 302);
     assert_eq!(query(&a.location.unwrap())["reason"], "heroku_unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_revoked_authorization_when_the_owner_reconnects_then_links_catch_up_at_once() {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let c = Client::new(&s, "user-1", "p1", &[]);
+    assert_eq!(c.connect_via_oauth(&s, "p1", &user).await, "connected");
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    let before = s.env_value("p1", "PG_URL").await;
+
+    // The user revokes our access at Heroku; the next rotation cannot be synced.
+    s.heroku.revoke_all(&user);
+    s.heroku.rotate_credentials(&app);
+    assert!(
+        s.heroku
+            .wait_deliveries_settled(std::time::Duration::from_secs(20))
+            .await
+    );
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await,
+        before,
+        "stale while disconnected"
+    );
+    let status = c.status("p1").await;
+    assert_eq!(status["status"], "needs_reconnect", "{status}");
+    assert!(
+        status["links"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("reconnect")
+    );
+
+    // Reconnecting syncs at once, without waiting for another release.
+    assert_eq!(c.connect_via_oauth(&s, "p1", &user).await, "connected");
+    assert_eq!(
+        s.env_value("p1", "PG_URL").await,
+        s.heroku.config_var(&app, "DATABASE_URL")
+    );
+    let status = c.status("p1").await;
+    assert_eq!(status["status"], "connected");
+    assert_eq!(
+        status["links"][0]["last_error"],
+        serde_json::Value::Null,
+        "{status}"
+    );
 }

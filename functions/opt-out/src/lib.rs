@@ -2,8 +2,7 @@
 //! disconnect a project whose ownership changed. None of them touches an env var's
 //! value: its secret keeps the last synced URL (this function has no permission on it).
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::{EnvVarName, ProjectId};
 use shared::http::{self, ADMIN_SCOPE, ApiError, Function};
@@ -11,7 +10,6 @@ use shared::optout;
 use shared::services::Services;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::Instrument;
 
 pub const MAX_BODY: usize = 16 * 1024;
 
@@ -30,42 +28,21 @@ impl OptOut {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let request_id = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-            _ => None,
-        };
-        let span = tracing::info_span!(
-            "opt_out",
-            request_id = request_id.as_deref().unwrap_or(""),
-            route = tracing::field::Empty,
-            project_id = tracing::field::Empty,
-        );
-        async {
-            let Some((route, params)) = http::resolve(&req, Function::OptOut) else {
-                return ApiError::not_found("no such route").into_response();
-            };
-            let span = tracing::Span::current();
-            span.record("route", route.key().as_str());
-            if let Some(p) = params.get("project_id") {
-                span.record("project_id", p.as_str());
-            }
-            let result = match (route.method, route.path) {
+        let req = &req;
+        http::serve(req, Function::OptOut, |route, params| async move {
+            match (route.method, route.path) {
                 ("DELETE", "/projects/{project_id}/env-vars/{env_var}/heroku-sync") => {
-                    self.opt_out(&req, &params).await
+                    self.opt_out(req, &params).await
                 }
                 ("DELETE", "/projects/{project_id}/integrations/heroku") => {
-                    self.delete_integration(&req, &params).await
+                    self.delete_integration(req, &params).await
                 }
                 ("POST", "/projects/{project_id}/ownership-transfers") => {
-                    self.transfer(&req, &params).await
+                    self.transfer(req, &params).await
                 }
                 _ => Err(ApiError::not_found("no such route")),
-            };
-            let resp = result.unwrap_or_else(ApiError::into_response);
-            tracing::info!(status = resp.status().as_u16(), "answered");
-            resp
-        }
-        .instrument(span)
+            }
+        })
         .await
     }
 
@@ -126,5 +103,11 @@ impl OptOut {
         }
         optout::disconnect(&self.svc, &project, Some(new_owner)).await?;
         Ok(http::no_content())
+    }
+}
+
+impl shared::lambda::Handler for OptOut {
+    async fn handle(&self, req: Request) -> Response<Body> {
+        OptOut::handle(self, req).await
     }
 }

@@ -8,15 +8,13 @@ pub mod envelope;
 pub mod signature;
 
 use envelope::Delivery;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 use shared::domain::AppId;
 use shared::http::{self, ApiError, Function};
 use shared::services::Services;
 use shared::sync::{SyncError, SyncRequest, Target};
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// Deliveries are a few KiB; anything past this is not from Heroku.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -50,27 +48,11 @@ impl Webhook {
 
     /// Handles one API Gateway request. Never fails: every outcome is an HTTP answer.
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let request_id = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-            _ => None,
-        };
-        let span = tracing::info_span!(
-            "webhook",
-            request_id = request_id.as_deref().unwrap_or(""),
-            app_id = tracing::field::Empty,
-            version = tracing::field::Empty,
-            delivery_id = tracing::field::Empty,
-        );
-        match self.handle_inner(&req).instrument(span).await {
-            Ok(resp) => resp,
-            Err(e) => e.into_response(),
-        }
+        http::serve(&req, Function::Webhook, |_, _| self.deliver(&req)).await
     }
 
-    async fn handle_inner(&self, req: &Request) -> Result<Response<Body>, ApiError> {
-        if http::resolve(req, Function::Webhook).is_none() {
-            return Err(ApiError::not_found("no such route"));
-        }
+    /// One delivery: verify, parse, ignore or sync.
+    async fn deliver(&self, req: &Request) -> Result<Response<Body>, ApiError> {
         let body: &[u8] = req.body().as_ref();
         if body.len() > MAX_BODY {
             return Err(ApiError::too_large("delivery body too large"));
@@ -159,5 +141,11 @@ impl Webhook {
                 Err(ApiError::internal("internal error"))
             }
         }
+    }
+}
+
+impl shared::lambda::Handler for Webhook {
+    async fn handle(&self, req: Request) -> Response<Body> {
+        Webhook::handle(self, req).await
     }
 }

@@ -1,25 +1,13 @@
 //! Lambda entry point of the webhook function: wiring only.
 
-use lambda_http::{Error, service_fn};
-use shared::config::{Config, Needs};
-use shared::metrics::EmfStdout;
-use shared::services::Services;
-use std::sync::Arc;
+use shared::config::Needs;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let config = Config::from_env(Needs {
+async fn main() -> Result<(), lambda_http::Error> {
+    let needs = Needs {
         oauth_client: true,
         signing_key: true,
         console_url: false,
-    })?;
-    let sdk = shared::aws::from_env().await;
-    let services = Services::new(config, &sdk, Arc::new(EmfStdout))?;
-    let webhook = webhook::Webhook::new(Arc::new(services));
-    let webhook = &webhook;
-    lambda_http::run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(webhook.handle(req).await)
-    }))
-    .await
+    };
+    shared::lambda::run(needs, webhook::Webhook::new).await
 }

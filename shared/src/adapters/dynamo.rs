@@ -155,9 +155,11 @@ impl DynamoStore {
                 .expression_attribute_names("#g", "generation")
                 .expression_attribute_values(":g", n(generation))
                 .expression_attribute_values(":now", n(now_ms)),
-            Guard::LeaseHolder { owner } => put
-                .condition_expression("lease_owner = :owner")
-                .expression_attribute_values(":owner", s(owner.clone())),
+            Guard::LeaseHolder { owner, generation } => put
+                .condition_expression("lease_owner = :owner AND #g = :g")
+                .expression_attribute_names("#g", "generation")
+                .expression_attribute_values(":owner", s(owner.clone()))
+                .expression_attribute_values(":g", n(generation)),
         };
         put.build().map_err(|e| StoreError::Other(e.to_string()))
     }

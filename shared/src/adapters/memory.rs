@@ -41,8 +41,8 @@ impl MemoryStore {
             (Guard::Unleased { generation, now_ms }, Some(c)) => {
                 c.generation == *generation && c.lease_until_ms.is_none_or(|u| u <= *now_ms)
             }
-            (Guard::LeaseHolder { owner }, Some(c)) => {
-                c.lease_owner.as_deref() == Some(owner.as_str())
+            (Guard::LeaseHolder { owner, generation }, Some(c)) => {
+                c.lease_owner.as_deref() == Some(owner.as_str()) && c.generation == *generation
             }
         }
     }

@@ -52,7 +52,10 @@ fn marked_for_deletion<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
             .as_service_error()
             .and_then(|e| e.message())
             .is_some_and(|m| {
-                m.contains("marked for deletion") || m.contains("scheduled for deletion")
+                m.contains("marked for deletion")
+                    || m.contains("scheduled for deletion")
+                    // moto's wording for the same state
+                    || m.contains("marked deleted")
             })
 }
 

@@ -533,6 +533,7 @@ impl World {
                 &r,
                 Guard::LeaseHolder {
                     owner: owner.into(),
+                    generation: r.generation,
                 },
             )
             .await
