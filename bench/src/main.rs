@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo build --release -p webhook -p connect -p opt-out
 //! cargo run -p bench -- [--out BENCHMARKS.md] [--bins target/release] [--quick]
+//!     [--only cold,warm,burst] [--perf-warm FILE]
 //! ```
 
 mod burst;
@@ -48,6 +49,7 @@ impl Plan {
                 rounds: 10,
                 per_round: 30,
                 raw_per_round: 20,
+                perf: None,
             },
             burst_apps: 200,
             burst_rotations: 5,
@@ -64,6 +66,7 @@ impl Plan {
                 rounds: 2,
                 per_round: 10,
                 raw_per_round: 5,
+                perf: None,
             },
             burst_apps: 20,
             burst_rotations: 5,
@@ -78,6 +81,15 @@ struct Args {
     bins: PathBuf,
     quick: bool,
     command: String,
+    /// Phases to run (profiling aid); all when empty.
+    only: Vec<String>,
+    perf_warm: Option<PathBuf>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == phase)
+    }
 }
 
 fn args(root: &Path) -> Result<Args, String> {
@@ -86,6 +98,8 @@ fn args(root: &Path) -> Result<Args, String> {
         bins: root.join("target/release"),
         quick: false,
         command: "make bench".into(),
+        only: Vec::new(),
+        perf_warm: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -94,9 +108,21 @@ fn args(root: &Path) -> Result<Args, String> {
             "--bins" => a.bins = it.next().ok_or("--bins needs a directory")?.into(),
             "--command" => a.command = it.next().ok_or("--command needs text")?,
             "--quick" => a.quick = true,
+            "--only" => {
+                a.only = it
+                    .next()
+                    .ok_or("--only needs phases: cold,warm,burst")?
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect();
+            }
+            "--perf-warm" => {
+                a.perf_warm = Some(it.next().ok_or("--perf-warm needs a path")?.into())
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; use --out PATH, --bins DIR, --quick, --command TEXT"
+                    "unknown argument {other}; use --out PATH, --bins DIR, --quick, --command TEXT, \
+                     --only cold,warm,burst, --perf-warm FILE"
                 ));
             }
         }
@@ -157,15 +183,22 @@ fn sample_event(root: &Path, file: &str) -> Result<Bytes, String> {
 
 async fn run(root: PathBuf) -> Result<(), String> {
     let args = args(&root)?;
-    let plan = if args.quick {
+    let mut plan = if args.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    plan.warm.perf = args.perf_warm.clone();
     let began = Instant::now();
     let mut machine = machine::Machine::now(&root);
     say(&format!("load at start: {}", machine.load_start));
-    for f in FUNCTIONS {
+    // Only the cold starts run connect and opt-out.
+    let needed: &[&str] = if args.runs("cold") {
+        &FUNCTIONS
+    } else {
+        &FUNCTIONS[..1]
+    };
+    for f in needed {
         let bin = args.bins.join(f);
         if !bin.exists() {
             return Err(format!(
@@ -181,75 +214,82 @@ async fn run(root: PathBuf) -> Result<(), String> {
     let probe = stack.link_new("bench-probe", "bench-probe").await?;
     stack.heroku.take_held();
 
-    say(&format!("cold starts: {} per function", plan.cold_starts));
     let bin = |f: &str| args.bins.join(f);
     let mut cold = Vec::new();
-    cold.push(
-        cold::run(
-            &stack,
-            &bin("webhook"),
-            "webhook",
-            "a delivery that syncs",
-            plan.cold_starts,
-            |i| {
-                let held = stack.rotate(&probe.app)?;
-                Ok(webhook_event(&held, &format!("cold-{i}")))
-            },
-        )
-        .await?,
-    );
-    let status = sample_event(&root, "connect/status.json")?;
-    cold.push(
-        cold::run(
-            &stack,
-            &bin("connect"),
-            "connect",
-            "`GET …/integrations/heroku` (events/connect/status.json)",
-            plan.cold_starts,
-            |_| Ok(status.clone()),
-        )
-        .await?,
-    );
-    let never = sample_event(&root, "opt-out/opt-out-never-linked.json")?;
-    cold.push(
-        cold::run(
-            &stack,
-            &bin("opt-out"),
-            "opt-out",
-            "`DELETE …/heroku-sync`, never linked (events/opt-out/opt-out-never-linked.json)",
-            plan.cold_starts,
-            |_| Ok(never.clone()),
-        )
-        .await?,
-    );
-
-    say(&format!(
-        "warm latency: {} per kind and delay",
-        plan.warm.rounds * plan.warm.per_round
-    ));
-    let warm = warm::run(&stack, &bin("webhook"), &probe, &plan.warm).await?;
-
-    say(&format!("bursts: linking {} apps", plan.burst_apps));
-    stack.set_delay(Duration::ZERO);
-    let mut links = Vec::with_capacity(plan.burst_apps);
-    for i in 0..plan.burst_apps {
-        links.push(
-            stack
-                .link_new(&format!("bench-p{i:03}"), &format!("bench-burst-{i:03}"))
-                .await?,
+    if args.runs("cold") {
+        say(&format!("cold starts: {} per function", plan.cold_starts));
+        cold.push(
+            cold::run(
+                &stack,
+                &bin("webhook"),
+                "webhook",
+                "a delivery that syncs",
+                plan.cold_starts,
+                |i| {
+                    let held = stack.rotate(&probe.app)?;
+                    Ok(webhook_event(&held, &format!("cold-{i}")))
+                },
+            )
+            .await?,
+        );
+        let status = sample_event(&root, "connect/status.json")?;
+        cold.push(
+            cold::run(
+                &stack,
+                &bin("connect"),
+                "connect",
+                "`GET …/integrations/heroku` (events/connect/status.json)",
+                plan.cold_starts,
+                |_| Ok(status.clone()),
+            )
+            .await?,
+        );
+        let never = sample_event(&root, "opt-out/opt-out-never-linked.json")?;
+        cold.push(
+            cold::run(
+                &stack,
+                &bin("opt-out"),
+                "opt-out",
+                "`DELETE …/heroku-sync`, never linked (events/opt-out/opt-out-never-linked.json)",
+                plan.cold_starts,
+                |_| Ok(never.clone()),
+            )
+            .await?,
         );
     }
-    stack.heroku.take_held();
+
+    let mut warm = warm::WarmRun::default();
+    if args.runs("warm") {
+        say(&format!(
+            "warm latency: {} per kind and delay",
+            plan.warm.rounds * plan.warm.per_round
+        ));
+        warm = warm::run(&stack, &bin("webhook"), &probe, &plan.warm).await?;
+    }
+
+    let mut links = Vec::new();
     let mut bursts = Vec::new();
-    for &d in &plan.burst_delays_ms {
-        for &c in &plan.burst_concurrency {
-            say(&format!(
-                "burst: {} deliveries, concurrency {c}, delay {d} ms",
-                links.len() * plan.burst_rotations
-            ));
-            bursts.push(
-                burst::run(&stack, &bin("webhook"), &links, plan.burst_rotations, c, d).await?,
+    if args.runs("burst") {
+        say(&format!("bursts: linking {} apps", plan.burst_apps));
+        stack.set_delay(Duration::ZERO);
+        for i in 0..plan.burst_apps {
+            links.push(
+                stack
+                    .link_new(&format!("bench-p{i:03}"), &format!("bench-burst-{i:03}"))
+                    .await?,
             );
+        }
+        stack.heroku.take_held();
+        for &d in &plan.burst_delays_ms {
+            for &c in &plan.burst_concurrency {
+                say(&format!(
+                    "burst: {} deliveries, concurrency {c}, delay {d} ms",
+                    links.len() * plan.burst_rotations
+                ));
+                bursts.push(
+                    burst::run(&stack, &bin("webhook"), &links, plan.burst_rotations, c, d).await?,
+                );
+            }
         }
     }
     machine.load_end = machine::load();

@@ -83,6 +83,8 @@ pub struct Plan {
     pub rounds: usize,
     pub per_round: usize,
     pub raw_per_round: usize,
+    /// Record a `perf` profile of the warm process into this file (profiling aid).
+    pub perf: Option<std::path::PathBuf>,
 }
 
 pub async fn run(
@@ -127,6 +129,20 @@ pub async fn run(
         iteration(stack, &mut f, probe, &mut raw).await?;
     }
 
+    // perf attached after warm-up, so the profile is the steady state alone.
+    let perf = match &plan.perf {
+        Some(path) => Some(
+            std::process::Command::new("perf")
+                .args(["record", "-F", "4999", "-g", "-o"])
+                .arg(path)
+                .args(["-p", &inst.pid().to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("perf: {e}"))?,
+        ),
+        None => None,
+    };
     let logs_before = inst.log_bytes();
     let mut invocations = 0usize;
     for round in 0..plan.rounds {
@@ -155,6 +171,12 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(200)).await;
     out.log_bytes_per_invocation =
         (inst.log_bytes() - logs_before) as f64 / invocations.max(1) as f64;
+    if let Some(mut perf) = perf {
+        // SIGINT: perf writes its file and exits.
+        // SAFETY: kill(2) on a child we spawned and have not reaped.
+        unsafe { libc::kill(perf.id() as i32, libc::SIGINT) };
+        let _ = perf.wait();
+    }
     out.peak_rss_kib = inst.stop();
     Ok(out)
 }
