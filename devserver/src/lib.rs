@@ -10,6 +10,7 @@ use local::gateway::Gateway;
 use local::jwt::{Authorizer, DEFAULT_DEV_JWT_SECRET};
 use local::moto::Moto;
 use local::net::{self, Running};
+use local::proxy::FaultProxy;
 use shared::config::{Config, Needs};
 use shared::http::Function;
 use shared::metrics::NoMetrics;
@@ -55,8 +56,12 @@ pub struct LocalStack {
     pub jwt_secret: String,
     /// Present when we started the fake Heroku ourselves.
     pub heroku: Option<FakeHeroku>,
+    /// What the functions talk to: the serialising proxy in front of the emulator.
     pub aws_endpoint: String,
+    /// moto's own URL (or `AWS_ENDPOINT_URL`).
+    pub emulator: String,
     pub moto_started: bool,
+    _proxy: FaultProxy,
     _moto: Option<Moto>,
     _server: Running,
 }
@@ -74,13 +79,19 @@ impl LocalStack {
             .map_err(|e| format!("{e}. Set PORT to use another port."))?;
         let base_url = format!("http://{addr}");
 
-        let (aws_endpoint, moto) = match env("AWS_ENDPOINT_URL") {
+        let (emulator, moto) = match env("AWS_ENDPOINT_URL") {
             Some(url) => (url, None),
             None => {
                 let moto = Moto::start(0)?;
                 (moto.url.clone(), Some(moto))
             }
         };
+        // moto does not make conditional writes atomic under concurrent requests (the
+        // sync's lease relies on that); the proxy forwards one request at a time.
+        let proxy = FaultProxy::start(&emulator)
+            .await
+            .map_err(|e| format!("cannot start the proxy in front of {emulator}: {e}"))?;
+        let aws_endpoint = proxy.url().to_owned();
         let heroku = match (env("HEROKU_API_URL"), env("HEROKU_ID_URL")) {
             (Some(_), Some(_)) => None,
             _ => Some(FakeHeroku::start().await),
@@ -170,6 +181,8 @@ impl LocalStack {
             heroku,
             aws_endpoint,
             moto_started: moto.is_some(),
+            emulator,
+            _proxy: proxy,
             _moto: moto,
             _server: server,
         })

@@ -215,7 +215,14 @@ where
         let resp = dispatch(route, params)
             .await
             .unwrap_or_else(ApiError::into_response);
-        tracing::info!(status = resp.status().as_u16(), "answered");
+        // Successes are in API Gateway's access log already; a log line each would cost
+        // ingestion on every delivery (BENCHMARKS.md counts the bytes).
+        let status = resp.status().as_u16();
+        match status {
+            500.. => tracing::warn!(status, "answered"),
+            400..=499 => tracing::info!(status, "answered"),
+            _ => tracing::debug!(status, "answered"),
+        }
         resp
     }
     .instrument(span)

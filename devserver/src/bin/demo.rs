@@ -320,7 +320,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!("   DynamoDB + Secrets Manager  {}", stack.aws_endpoint);
+    println!("   DynamoDB + Secrets Manager  {}", stack.emulator);
     if let Some(h) = &stack.heroku {
         println!("   fake Heroku                 {}", h.url());
     }

@@ -28,13 +28,14 @@ async fn main() {
         stack.config.console_url.as_deref().unwrap_or("-")
     );
     println!(
-        "  DynamoDB / Secrets Manager   {} ({})",
-        stack.aws_endpoint,
+        "  DynamoDB / Secrets Manager   {} ({}; the functions use {}, which serialises requests)",
+        stack.emulator,
         if stack.moto_started {
             "moto_server, started here"
         } else {
             "AWS_ENDPOINT_URL"
-        }
+        },
+        stack.aws_endpoint
     );
     match &stack.heroku {
         Some(h) => {
