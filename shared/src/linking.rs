@@ -164,10 +164,7 @@ pub async fn record_connection(
     tokens.heroku_user_id = Some(account.id.clone());
     svc.tokens.store(project, &tokens).await?;
 
-    for _ in 0..10 {
-        let existing = svc.store.load_integration(project).await?;
-        let expected = existing.as_ref().map(|i| i.generation);
-        let mut integration = existing.unwrap_or_else(|| Integration::new(project.clone()));
+    update_integration(svc, project, |integration| {
         integration.status = IntegrationStatus::Connected;
         integration.owner_sub = Some(owner_sub.to_owned());
         integration.heroku_user_id = Some(account.id.clone());
@@ -177,15 +174,55 @@ pub async fn record_connection(
         integration.last_error = None;
         integration.refresh_owner = None;
         integration.refresh_until_ms = None;
+    })
+    .await
+}
+
+/// Read-modify-write of the integration with optimistic concurrency (creating it if
+/// absent); returns it as saved.
+pub(crate) async fn update_integration(
+    svc: &Services,
+    project: &ProjectId,
+    change: impl Fn(&mut Integration),
+) -> Result<Integration, LinkError> {
+    for _ in 0..20 {
+        let current = svc.store.load_integration(project).await?;
+        let expected = current.as_ref().map(|i| i.generation);
+        let mut integration = current.unwrap_or_else(|| Integration::new(project.clone()));
+        change(&mut integration);
         if let Saved::Ok { generation } = svc.store.save_integration(&integration, expected).await?
         {
             integration.generation = generation;
             return Ok(integration);
         }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     Err(LinkError::Unavailable(
-        "the integration kept changing; try again".into(),
+        "the integration kept changing; retry".into(),
     ))
+}
+
+/// Whether the link behind a directory entry is active (syncing).
+async fn entry_is_active(svc: &Services, entry: &DirectoryEntry) -> Result<bool, LinkError> {
+    let key = LinkKey::new(&entry.project_id, &entry.env_var);
+    Ok(svc
+        .store
+        .load_app(&entry.app_id)
+        .await?
+        .and_then(|r| r.links.get(&key).map(Link::is_active))
+        .unwrap_or(false))
+}
+
+/// Where `env_var` of `project` is synced from right now, if anywhere.
+pub async fn synced_from(
+    svc: &Services,
+    project: &ProjectId,
+    env_var: &EnvVarName,
+) -> Result<Option<DirectoryEntry>, LinkError> {
+    match svc.store.directory_entry(project, env_var).await? {
+        Some(entry) if entry_is_active(svc, &entry).await? => Ok(Some(entry)),
+        _ => Ok(None),
+    }
 }
 
 /// What a link request asks for.
@@ -304,12 +341,7 @@ pub async fn save_link(
         .await?
         && (existing.app_id != *app_id || existing.config_var != req.config_var)
     {
-        let other = svc.store.load_app(&existing.app_id).await?;
-        let active_elsewhere = other
-            .as_ref()
-            .and_then(|r| r.links.get(&key))
-            .is_some_and(Link::is_active);
-        if active_elsewhere {
+        if entry_is_active(svc, &existing).await? {
             return Err(LinkError::Conflict(format!(
                 "{} is already synced from {} of another app; opt out of that sync first",
                 req.env_var, existing.config_var

@@ -8,11 +8,11 @@
 //! that touches the integration if Heroku was down. Env var secrets are never touched.
 
 use crate::domain::{
-    AppId, Cleanup, EnvVarName, HistoryEntry, HistoryKind, Integration, IntegrationStatus, LinkKey,
-    LinkStatus, ProjectId, Subscription,
+    AppId, Cleanup, EnvVarName, HistoryEntry, HistoryKind, IntegrationStatus, LinkKey, LinkStatus,
+    ProjectId, Subscription,
 };
 use crate::heroku::HerokuError;
-use crate::linking::LinkError;
+use crate::linking::{LinkError, update_integration};
 use crate::ports::{AppStore, Guard, IntegrationStore, Saved};
 use crate::services::Services;
 use std::time::Duration;
@@ -111,27 +111,7 @@ async fn add_cleanup(
         }
     })
     .await
-}
-
-/// Read-modify-write of the integration with optimistic concurrency.
-async fn update_integration(
-    svc: &Services,
-    project: &ProjectId,
-    change: impl Fn(&mut Integration),
-) -> Result<(), LinkError> {
-    for _ in 0..20 {
-        let current = svc.store.load_integration(project).await?;
-        let expected = current.as_ref().map(|i| i.generation);
-        let mut integration = current.unwrap_or_else(|| Integration::new(project.clone()));
-        change(&mut integration);
-        if let Saved::Ok { .. } = svc.store.save_integration(&integration, expected).await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Err(LinkError::Unavailable(
-        "the integration kept changing; retry".into(),
-    ))
+    .map(drop)
 }
 
 /// Opts `env_var` of `project` out of its sync. `Ok(None)`: it was never linked.

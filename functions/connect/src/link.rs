@@ -5,11 +5,11 @@ use crate::{Ctx, MAX_BODY};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::domain::{ConfigVarName, EnvVarName, LinkKey, ProjectId};
+use shared::domain::{ConfigVarName, EnvVarName};
 use shared::heroku::app_ref;
 use shared::http::{self, ApiError};
 use shared::linking::{self, LinkError, LinkOutcome, LinkRequest, with_token};
-use shared::ports::{AppStore, IntegrationStore};
+use shared::ports::IntegrationStore;
 use shared::views::LinkView;
 
 /// The plan of the trial database (Heroku's smallest Postgres).
@@ -71,28 +71,6 @@ pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     Ok(http::json(status, &LinkView::from(&linked.link)))
 }
 
-/// Fails with 409 before anything is created if the env var is synced from elsewhere.
-async fn ensure_free(
-    ctx: &Ctx<'_>,
-    project: &ProjectId,
-    env_var: &EnvVarName,
-) -> Result<(), ApiError> {
-    let store = &ctx.svc.store;
-    if let Some(entry) = store.directory_entry(project, env_var).await? {
-        let active = store
-            .load_app(&entry.app_id)
-            .await?
-            .and_then(|r| r.links.get(&LinkKey::new(project, env_var)).cloned())
-            .is_some_and(|l| l.is_active());
-        if active {
-            return Err(ApiError::conflict(format!(
-                "{env_var} is already synced from another app; opt out of that sync first"
-            )));
-        }
-    }
-    Ok(())
-}
-
 pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let body: TrialBody = http::json_body(ctx.req, MAX_BODY)?;
@@ -102,7 +80,15 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         Some(i) if i.is_connected() => {}
         _ => return Err(LinkError::NotConnected.into()),
     }
-    ensure_free(ctx, &project, &env_var).await?;
+    // Fail with 409 before anything is created at Heroku.
+    if linking::synced_from(svc, &project, &env_var)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(format!(
+            "{env_var} is already synced from another app; opt out of that sync first"
+        )));
+    }
 
     let app = with_token(svc, &project, "a new Heroku app", |token| async move {
         svc.heroku.create_app(&token, None).await
