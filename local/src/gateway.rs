@@ -1,5 +1,5 @@
 //! An emulator of API Gateway's HTTP API (payload format 2.0) for the local stack and
-//! tests: matches the routes of DESIGN.md, plays the JWT authorizer, builds the exact
+//! tests: matches the routes of docs/contract.md, plays the JWT authorizer, builds the exact
 //! event Lambda would receive (request context and claims included), runs it through
 //! `lambda_http`'s own deserialisation, calls the real handler, and maps the response.
 

@@ -1,4 +1,4 @@
-//! Typed configuration, read once from the environment names fixed in DESIGN.md.
+//! Typed configuration, read once from the environment names fixed in docs/contract.md.
 
 use std::fmt;
 
