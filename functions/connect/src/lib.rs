@@ -9,7 +9,7 @@ mod status;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::http::{self, ApiError, Function};
+use shared::http::{self, ApiError, Function, RouteId};
 use shared::services::Services;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,21 +59,14 @@ impl Connect {
                 req,
                 params: &params,
             };
-            match (route.method, route.path) {
-                ("POST", "/projects/{project_id}/integrations/heroku/authorize") => {
-                    oauth::authorize(&ctx).await
-                }
-                ("GET", "/integrations/heroku/callback") => Ok(oauth::callback(&ctx).await),
-                ("GET", "/projects/{project_id}/integrations/heroku") => status::get(&ctx).await,
-                ("GET", "/projects/{project_id}/integrations/heroku/databases") => {
-                    databases::list(&ctx).await
-                }
-                ("PUT", "/projects/{project_id}/env-vars/{env_var}/heroku-sync") => {
-                    link::put(&ctx).await
-                }
-                ("POST", "/projects/{project_id}/integrations/heroku/trial-database") => {
-                    link::trial(&ctx).await
-                }
+            match route.id {
+                RouteId::Authorize => oauth::authorize(&ctx).await,
+                RouteId::Callback => Ok(oauth::callback(&ctx).await),
+                RouteId::Status => status::get(&ctx).await,
+                RouteId::Databases => databases::list(&ctx).await,
+                RouteId::Link => link::put(&ctx).await,
+                RouteId::TrialDatabase => link::trial(&ctx).await,
+                // `serve` resolves only this function's routes; another's cannot arrive.
                 _ => Err(ApiError::not_found("no such route")),
             }
         })

@@ -5,7 +5,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::{EnvVarName, ProjectId};
-use shared::http::{self, ADMIN_SCOPE, ApiError, Function};
+use shared::http::{self, ADMIN_SCOPE, ApiError, Function, RouteId};
 use shared::optout;
 use shared::services::Services;
 use std::collections::HashMap;
@@ -30,16 +30,11 @@ impl OptOut {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let req = &req;
         http::serve(req, Function::OptOut, |route, params| async move {
-            match (route.method, route.path) {
-                ("DELETE", "/projects/{project_id}/env-vars/{env_var}/heroku-sync") => {
-                    self.opt_out(req, &params).await
-                }
-                ("DELETE", "/projects/{project_id}/integrations/heroku") => {
-                    self.delete_integration(req, &params).await
-                }
-                ("POST", "/projects/{project_id}/ownership-transfers") => {
-                    self.transfer(req, &params).await
-                }
+            match route.id {
+                RouteId::OptOut => self.opt_out(req, &params).await,
+                RouteId::DeleteIntegration => self.delete_integration(req, &params).await,
+                RouteId::Transfer => self.transfer(req, &params).await,
+                // `serve` resolves only this function's routes; another's cannot arrive.
                 _ => Err(ApiError::not_found("no such route")),
             }
         })

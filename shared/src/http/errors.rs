@@ -1,0 +1,96 @@
+//! The error every route answers with: `{"error": code, "message": text}`, the status, and
+//! `Retry-After` when the caller should come back.
+
+use super::json;
+use crate::domain::ValidationError;
+use lambda_http::{Body, Response};
+
+/// An error answered to the caller as `{"error": code, "message": text}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", m)
+    }
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(404, "not_found", m)
+    }
+    pub fn method_not_allowed(m: impl Into<String>) -> Self {
+        Self::new(405, "method_not_allowed", m)
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(409, "conflict", m)
+    }
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(413, "payload_too_large", m)
+    }
+    pub fn unprocessable(m: impl Into<String>) -> Self {
+        Self::new(422, "unprocessable", m)
+    }
+    pub fn rate_limited(m: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(429, "rate_limited", m)
+        }
+    }
+    pub fn unavailable(m: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(503, "unavailable", m)
+        }
+    }
+    pub fn bad_gateway(m: impl Into<String>) -> Self {
+        Self::new(502, "bad_gateway", m)
+    }
+    pub fn internal(m: impl Into<String>) -> Self {
+        Self::new(500, "internal", m)
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        let mut resp = json(self.status, &body);
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+impl From<crate::ports::StoreError> for ApiError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        match e {
+            crate::ports::StoreError::Unavailable(_) => {
+                ApiError::unavailable("storage is unavailable; retry", 5)
+            }
+            _ => ApiError::internal("internal error"),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
