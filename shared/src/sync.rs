@@ -11,17 +11,15 @@
 //!    before the lease is taken: a slow Heroku never holds up an opt-out or another sync.
 
 use crate::clock::Clock;
-use crate::domain::{
-    AppId, AppRecord, Fingerprint, HistoryEntry, HistoryKind, Lease, Link, LinkKey, ProjectId,
-    Timestamp,
-};
-use crate::heroku::{ConfigVars, HerokuError};
+pub use crate::domain::plan::SyncReport;
+use crate::domain::plan::{self, Fetched, Plan, WriteOutcome, note_error};
+use crate::domain::{AppId, AppRecord, Fingerprint, Lease, Link, LinkKey, ProjectId, Timestamp};
+use crate::heroku::HerokuError;
 use crate::metrics::{MetricsSink, SyncMetrics};
 use crate::ports::{AppStore, EnvVarSink, Guard, HerokuApi, Saved, StoreError, VaultError};
 use crate::tokens::{TokenError, TokenManager};
-use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,28 +68,6 @@ pub struct SyncRequest {
     pub released_at: Option<Timestamp>,
 }
 
-/// What one sync did, link by link. Never holds a value.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SyncReport {
-    /// The release version synced to, once known.
-    pub version: Option<u64>,
-    pub written: Vec<LinkKey>,
-    pub unchanged: Vec<LinkKey>,
-    /// The config var does not exist (yet) at that release.
-    pub waiting: Vec<LinkKey>,
-    /// Links that could not be synced for a reason retrying will not fix.
-    pub failed: Vec<(LinkKey, String)>,
-}
-
-impl SyncReport {
-    pub fn is_noop(&self) -> bool {
-        self.written.is_empty()
-            && self.unchanged.is_empty()
-            && self.waiting.is_empty()
-            && self.failed.is_empty()
-    }
-}
-
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
     /// Heroku, DynamoDB or Secrets Manager is down, slow or throttling; nothing wrong was
@@ -133,24 +109,6 @@ pub struct SyncContext {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<dyn MetricsSink>,
     pub settings: SyncSettings,
-}
-
-/// What fetching one project's view of the config vars gave.
-enum Fetched {
-    Vars(ConfigVars),
-    /// Retrying will not help (revoked authorization, no access to the app).
-    Failed(String),
-}
-
-/// The per-link decision, made outside the lease from the fetched config.
-enum Decision {
-    Write {
-        value: secrecy::SecretString,
-        fingerprint: Fingerprint,
-    },
-    Unchanged,
-    Waiting(String),
-    Failed(String),
 }
 
 impl SyncContext {
@@ -204,12 +162,7 @@ impl SyncContext {
             if rounds > MAX_ROUNDS {
                 return Err(SyncError::transient("the app's record kept changing"));
             }
-            let wanted: Vec<LinkKey> = record
-                .links
-                .values()
-                .filter(|l| l.wants(version) && req.only.as_ref().is_none_or(|k| *k == l.key()))
-                .map(Link::key)
-                .collect();
+            let wanted = plan::wanted(&record, version, req.only.as_ref());
             if wanted.is_empty() {
                 tracing::info!(app_id = %req.app_id, version, "nothing to do: every link is at this release or newer");
                 return match transient {
@@ -234,12 +187,7 @@ impl SyncContext {
                 continue;
             }
 
-            let projects: BTreeSet<ProjectId> = wanted
-                .iter()
-                .filter_map(|k| record.links.get(k))
-                .map(|l| l.project_id.clone())
-                .collect();
-            for project in projects {
+            for project in plan::projects(&record, &wanted) {
                 if fetched.contains_key(&project) {
                     continue;
                 }
@@ -255,30 +203,19 @@ impl SyncContext {
             }
 
             let now = self.clock.now();
-            let mut decisions: Vec<(LinkKey, Decision)> = Vec::new();
-            for key in &wanted {
-                let link = &record.links[key];
-                let Some(f) = fetched.get(&link.project_id) else {
-                    continue;
-                };
-                decisions.push((key.clone(), decide(link, f)));
-            }
-            let needs_write = decisions
-                .iter()
-                .any(|(_, d)| matches!(d, Decision::Write { .. }));
+            let plan = plan::plan(&record, version, req.only.as_ref(), &fetched);
 
-            if !needs_write {
-                if decisions.is_empty() {
+            if !plan.needs_write() {
+                if plan.steps.is_empty() {
                     return Err(transient
                         .unwrap_or_else(|| SyncError::transient("nothing could be fetched")));
                 }
-                apply(
+                plan::apply(
                     &mut record,
-                    &decisions,
-                    version,
+                    &plan,
                     now,
-                    &mut report,
                     &WriteOutcome::default(),
+                    &mut report,
                 );
                 // Any lease left on the record has expired: drop it (its holder's late
                 // commit also conflicts on the generation this save moves on).
@@ -341,17 +278,8 @@ impl SyncContext {
                 }
             }
 
-            let (outcome, write_error) = self
-                .write_values(&leased, &decisions, &lease, version)
-                .await;
-            apply(
-                &mut leased,
-                &decisions,
-                version,
-                self.clock.now(),
-                &mut report,
-                &outcome,
-            );
+            let (outcome, write_error) = self.write_values(&leased, &plan, &lease).await;
+            plan::apply(&mut leased, &plan, self.clock.now(), &outcome, &mut report);
             leased.set_lease(None);
             match self
                 .apps
@@ -509,15 +437,12 @@ impl SyncContext {
     async fn write_values(
         &self,
         record: &AppRecord,
-        decisions: &[(LinkKey, Decision)],
+        plan: &Plan,
         lease: &Lease,
-        version: u64,
     ) -> (WriteOutcome, Option<SyncError>) {
         let mut outcome = WriteOutcome::default();
-        for (key, decision) in decisions {
-            let Decision::Write { value, fingerprint } = decision else {
-                continue;
-            };
+        let version = plan.version;
+        for (key, value, fingerprint) in plan.writes() {
             let link = &record.links[key];
             let left = lease.until_ms - self.clock.now_ms();
             if left < self.settings.write_margin.as_millis() as i64 {
@@ -555,114 +480,6 @@ impl SyncContext {
         }
         (outcome, None)
     }
-}
-
-/// Which planned writes happened, and which were refused for good.
-#[derive(Default)]
-struct WriteOutcome {
-    written: BTreeSet<LinkKey>,
-    refused: BTreeMap<LinkKey, String>,
-}
-
-fn decide(link: &Link, fetched: &Fetched) -> Decision {
-    match fetched {
-        Fetched::Failed(reason) => Decision::Failed(reason.clone()),
-        Fetched::Vars(vars) => match vars.get(link.config_var.as_str()) {
-            None => Decision::Waiting(format!(
-                "config var {} is not set on app {} (yet)",
-                link.config_var, link.app_name
-            )),
-            Some(value) => {
-                let fingerprint = Fingerprint::of(link.key().as_str(), value.expose_secret());
-                if link.fingerprint.as_ref() == Some(&fingerprint) {
-                    Decision::Unchanged
-                } else {
-                    Decision::Write {
-                        value: secrecy::SecretString::from(value.expose_secret().to_owned()),
-                        fingerprint,
-                    }
-                }
-            }
-        },
-    }
-}
-
-/// Applies decisions to the record; `writes` says which planned writes happened.
-fn apply(
-    record: &mut AppRecord,
-    decisions: &[(LinkKey, Decision)],
-    version: u64,
-    now: Timestamp,
-    report: &mut SyncReport,
-    writes: &WriteOutcome,
-) {
-    for (key, decision) in decisions {
-        let Some(link) = record.links.get_mut(key) else {
-            continue;
-        };
-        match decision {
-            Decision::Write { fingerprint, .. } => {
-                if let Some(why) = writes.refused.get(key) {
-                    note_error(link, why, now, Some(version));
-                    report.failed.push((key.clone(), why.clone()));
-                    continue;
-                }
-                if !writes.written.contains(key) {
-                    // Not attempted (an earlier write failed): left for the retry.
-                    continue;
-                }
-                link.fingerprint = Some(fingerprint.clone());
-                link.last_release_version = Some(version);
-                link.last_synced_at = Some(now);
-                link.last_checked_at = Some(now);
-                link.last_error = None;
-                link.record(HistoryEntry {
-                    at: now,
-                    kind: HistoryKind::Synced,
-                    release_version: Some(version),
-                    detail: None,
-                });
-                report.written.push(key.clone());
-            }
-            Decision::Unchanged => {
-                link.last_release_version = Some(version);
-                link.last_checked_at = Some(now);
-                link.last_error = None;
-                report.unchanged.push(key.clone());
-            }
-            Decision::Waiting(why) => {
-                link.last_release_version = Some(version);
-                link.last_checked_at = Some(now);
-                if link.last_error.as_deref() != Some(why) {
-                    link.record(HistoryEntry {
-                        at: now,
-                        kind: HistoryKind::Waiting,
-                        release_version: Some(version),
-                        detail: Some(why.clone()),
-                    });
-                }
-                link.last_error = Some(why.clone());
-                report.waiting.push(key.clone());
-            }
-            Decision::Failed(why) => {
-                note_error(link, why, now, Some(version));
-                report.failed.push((key.clone(), why.clone()));
-            }
-        }
-    }
-}
-
-fn note_error(link: &mut Link, why: &str, now: Timestamp, version: Option<u64>) {
-    link.last_checked_at = Some(now);
-    if link.last_error.as_deref() != Some(why) {
-        link.record(HistoryEntry {
-            at: now,
-            kind: HistoryKind::Error,
-            release_version: version,
-            detail: Some(why.to_owned()),
-        });
-    }
-    link.last_error = Some(why.to_owned());
 }
 
 /// Same link, version and value give the same token, so Secrets Manager treats a retried

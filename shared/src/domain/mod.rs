@@ -6,6 +6,7 @@ mod fingerprint;
 mod ids;
 mod integration;
 mod link;
+pub mod plan;
 
 pub use app::{AppRecord, Lease, Subscription};
 pub use fingerprint::Fingerprint;
