@@ -12,7 +12,7 @@ PORT      ?= 8787
 export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test lint unit check-template check-events dev demo bench build clean
+.PHONY: help venv test lint unit browser-test console-screenshot check-template check-events dev demo bench bench-smoke build arm64-target clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -36,7 +36,35 @@ unit: $(STAMP) ## Every Rust test (moto and the fake Heroku start on their own)
 	@echo "==> cargo test (moto_server from $(VENV))"
 	cargo test --workspace --locked
 
-test: $(STAMP) lint unit check-template ## Everything: lint, every test, template and sample-event checks
+test: $(STAMP) lint unit browser-test console-screenshot check-template ## Everything: lint, every test, the browser test, template and sample-event checks
+
+# Debian's Chromium and its matching chromedriver, never a downloaded browser: Selenium is
+# pointed at /usr/bin/chromedriver, so Selenium Manager fetches nothing. Missing ones are
+# installed when we can (root with apt-get), otherwise the target fails saying what to
+# install: a browser test that skips itself would pass without testing anything.
+CHROMIUM     := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+
+browser-test: $(STAMP) ## The reference console at /console, driven in headless Chromium (Selenium)
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "==> Installing Debian's chromium and chromium-driver (apt-get)"; \
+			apt-get update && apt-get install -y chromium chromium-driver; \
+		else \
+			echo "error: the browser test needs $(CHROMIUM) and $(CHROMEDRIVER):" >&2; \
+			echo "       sudo apt-get install chromium chromium-driver   (Debian/Ubuntu)" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	@test -x $(CHROMIUM) && test -x $(CHROMEDRIVER) || { \
+		echo "error: $(CHROMIUM) or $(CHROMEDRIVER) is still missing after the install" >&2; exit 1; }
+	@echo "==> Dev stack binary (--workspace: the same features as the other targets, no rebuild)"
+	cargo build --locked --workspace --bins
+	@echo "==> Browser test: $(CHROMIUM) via $(CHROMEDRIVER)"
+	$(VENV)/bin/pytest -q devserver/browser
+
+console-screenshot: ## Refresh docs/console.png (the README's picture) from the browser test
+	CONSOLE_SCREENSHOT=$(CURDIR)/docs/console.png $(MAKE) browser-test
 
 # Offline on purpose: a region but no credentials, config or telemetry, so the checks
 # behave the same on a laptop, in CI and on a machine with no AWS account at all.
@@ -70,8 +98,32 @@ bench: $(STAMP) ## Benchmarks: release bootstraps vs a local Lambda Runtime API,
 	@echo "==> Cold starts, warm latency, bursts, memory and size (about 5 minutes)"
 	./target/debug/bench --command "make bench"
 
-build: $(STAMP) ## Release Lambda binaries for arm64 with cargo-lambda
-	cargo lambda build --release --arm64 --locked
+bench-smoke: $(STAMP) ## The bench's code at smoke size (CI): fails on a wrong result; never touches BENCHMARKS.md
+	cargo build --release --locked -p webhook -p connect -p opt-out
+	cargo build --locked -p bench
+	./target/debug/bench --quick --command "make bench-smoke" --out target/bench/smoke.md
+
+# SAM builds the functions in parallel (samconfig.toml), and each cargo-lambda process adds
+# a missing arm64 target itself: on a fresh machine they race on rustup and all but one
+# fail (E0463, can't find crate for `core`). Adding it once first makes the race moot.
+ARM64 := aarch64-unknown-linux-gnu
+
+arm64-target: ## Install Rust's arm64 standard library once (rustup; about 30 MB)
+	@if rustup target list --installed 2>/dev/null | grep -qx '$(ARM64)'; then \
+		echo "==> Rust target $(ARM64) already installed"; \
+	elif command -v rustup >/dev/null; then \
+		echo "==> rustup target add $(ARM64) (the arm64 standard library, once)"; \
+		rustup target add $(ARM64); \
+	else \
+		echo "error: no rustup: install Rust's $(ARM64) standard library for this toolchain" >&2; \
+		exit 1; \
+	fi
+
+build: $(STAMP) arm64-target ## sam build: the arm64 bootstraps SAM deploys, then check each zip is < 5 MiB
+	@echo "==> sam build (cargo-lambda cross-compiles each function for arm64 with zig)"
+	$(OFFLINE_AWS) sam build
+	@echo "==> bundle sizes"
+	$(PY) deploy-tests/scripts/bundle_sizes.py
 
 clean: ## Remove build outputs and the venv
 	cargo clean

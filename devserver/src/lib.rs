@@ -4,6 +4,8 @@
 
 use axum::Router;
 use axum::extract::Query;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use fake_heroku::FakeHeroku;
 use local::gateway::Gateway;
@@ -214,8 +216,19 @@ pub fn mount_all(svc: Arc<Services>, gateway: Gateway) -> Gateway {
         .mount_handler(Function::OptOut, Arc::new(opt_out::OptOut::new(svc)))
 }
 
-/// Every function behind the API Gateway emulator, plus two local-only helpers:
-/// `/console` (where the OAuth callback lands) and `/_dev/token` (mints a JWT for curl).
+/// The reference console: one static page and its script, compiled into the binary so
+/// `target/debug/dev` serves it from anywhere. It uses only the public API and
+/// `/_dev/token`, as a platform's own console would use the API and its own tokens.
+const CONSOLE_HTML: &str = include_str!("../console/index.html");
+const CONSOLE_JS: &str = include_str!("../console/console.js");
+
+/// The role `/_dev/token` puts in `project_role` when none is asked for: the owner, who
+/// may do everything the console offers (docs/contract.md, "Who may do what").
+pub const DEFAULT_DEV_ROLE: &str = "owner";
+
+/// Every function behind the API Gateway emulator, plus local-only helpers: `/console`
+/// (the reference console, where the OAuth callback lands) and `/_dev/token` (mints a
+/// JWT for curl and the console).
 pub fn router(svc: Arc<Services>, jwt_secret: &str, log_requests: bool) -> Router {
     let gateway = mount_all(
         svc,
@@ -223,48 +236,67 @@ pub fn router(svc: Arc<Services>, jwt_secret: &str, log_requests: bool) -> Route
     );
     let secret = jwt_secret.to_owned();
     Router::new()
-        .route("/console", get(console))
+        .route("/console", get(console_page))
+        .route("/console/console.js", get(console_script))
         .route(
             "/_dev/token",
             get(move |Query(q): Query<HashMap<String, String>>| {
                 let secret = secret.clone();
-                async move {
-                    let sub = q.get("sub").map_or("dev-user", String::as_str);
-                    let project = q.get("project_id").map_or("demo", String::as_str);
-                    let scopes: Vec<&str> = q
-                        .get("scope")
-                        .map(|s| s.split(' ').collect())
-                        .unwrap_or_default();
-                    local::jwt::mint_for(&secret, sub, project, &scopes, Duration::from_secs(3600))
-                }
+                async move { dev_token(&secret, &q) }
             }),
         )
         .merge(gateway.router())
 }
 
-async fn console(Query(q): Query<HashMap<String, String>>) -> axum::response::Html<String> {
-    let mut rows: Vec<String> = q
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<li><code>{}</code> = <code>{}</code></li>",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    rows.sort();
-    axum::response::Html(format!(
-        "<!doctype html><title>Console</title><h1>Back in the console</h1><ul>{}</ul>",
-        rows.join("")
-    ))
+/// A token for `sub` (default `dev-user`) on `project_id` (default `demo`) with
+/// `project_role` = `role` (default owner) and the space-separated `scope`, one hour.
+fn dev_token(secret: &str, q: &HashMap<String, String>) -> String {
+    let sub = q.get("sub").map_or("dev-user", String::as_str);
+    let project = q.get("project_id").map_or("demo", String::as_str);
+    let role = q
+        .get("role")
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(DEFAULT_DEV_ROLE);
+    let scopes: Vec<&str> = q
+        .get("scope")
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let mut extra = serde_json::Map::new();
+    extra.insert("project_role".into(), role.into());
+    local::jwt::mint_with_claims(
+        secret,
+        sub,
+        project,
+        &scopes,
+        &extra,
+        Duration::from_secs(3600),
+    )
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+// `no-store`: the page is the binary's, so a browser kept open across a rebuild must not
+// run a stale copy against a newer API.
+async fn console_page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        CONSOLE_HTML,
+    )
+}
+
+async fn console_script() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        CONSOLE_JS,
+    )
 }
 
 /// Human-readable logs for the terminal.
@@ -275,4 +307,87 @@ pub fn init_logs(default: &str) {
         .with_target(false)
         .compact()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(q: &[(&str, &str)]) -> serde_json::Map<String, serde_json::Value> {
+        let q: HashMap<String, String> = q
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Authorizer::new("s", None, None)
+            .verify(&dev_token("s", &q))
+            .expect("a dev token verifies")
+    }
+
+    #[test]
+    fn dev_tokens_carry_the_role_asked_for_and_owner_by_default() {
+        let c = claims(&[]);
+        assert_eq!(c["sub"], "dev-user");
+        assert_eq!(c["project_id"], "demo");
+        assert_eq!(c["project_role"], DEFAULT_DEV_ROLE);
+        assert!(!c.contains_key("scope"));
+
+        let c = claims(&[
+            ("sub", "kim"),
+            ("project_id", "p1"),
+            ("role", "collaborator"),
+            ("scope", "integrations/admin"),
+        ]);
+        assert_eq!(c["sub"], "kim");
+        assert_eq!(c["project_role"], "collaborator");
+        assert_eq!(c["scope"], "integrations/admin");
+        // An empty role is no role asked for, not an empty claim.
+        assert_eq!(claims(&[("role", " ")])["project_role"], DEFAULT_DEV_ROLE);
+    }
+
+    /// Every `api(METHOD, projectPath(PATH))` call in the console's script, with each
+    /// `${…}` interpolation replaced by `X`.
+    fn console_calls() -> Vec<(String, String)> {
+        let mut calls = Vec::new();
+        for chunk in CONSOLE_JS.split("api(").skip(1) {
+            let Some((head, rest)) = chunk.split_once("projectPath(") else {
+                continue;
+            };
+            let method = head.trim().trim_matches(|c| c == '"' || c == ',').trim();
+            let quote = rest.chars().next().expect("a quoted path");
+            let raw = rest[1..].split(quote).next().expect("a closed quote");
+            let mut path = String::new();
+            let mut left = raw;
+            while let Some((before, after)) = left.split_once("${") {
+                path.push_str(before);
+                path.push('X');
+                left = after.split_once('}').map_or("", |(_, a)| a);
+            }
+            path.push_str(left);
+            calls.push((method.trim_matches('"').to_owned(), path));
+        }
+        calls
+    }
+
+    #[test]
+    fn the_console_calls_only_routes_of_the_api() {
+        assert!(CONSOLE_HTML.contains(r#"<script src="/console/console.js">"#));
+        assert!(CONSOLE_HTML.contains(r#"aria-live="polite""#));
+        // In docs/contract.md but not served yet: the console shows their 404 cleanly.
+        let upcoming = [
+            ("POST", "/integrations/heroku/confirm"),
+            ("POST", "/env-vars/X/heroku-sync/resync"),
+        ];
+        let calls = console_calls();
+        assert!(calls.len() >= 7, "{calls:?}");
+        for (method, path) in &calls {
+            let full = format!("/projects/demo{path}");
+            let served = shared::http::ROUTES
+                .iter()
+                .any(|r| r.matches(method, &full).is_some());
+            assert!(
+                served || upcoming.contains(&(method.as_str(), path.as_str())),
+                "the console calls {method} {full}, which is no route"
+            );
+        }
+    }
 }

@@ -59,17 +59,30 @@ pub fn mint_for(
     scopes: &[&str],
     ttl: Duration,
 ) -> String {
+    mint_with_claims(secret, sub, project_id, scopes, &Map::new(), ttl)
+}
+
+/// [`mint_for`] with more claims, such as the platform's `project_role`
+/// (docs/contract.md). A separate function so that every existing caller keeps its
+/// token shape; an extra claim never replaces `sub`, `project_id`, `iat` or `exp`.
+pub fn mint_with_claims(
+    secret: &str,
+    sub: &str,
+    project_id: &str,
+    scopes: &[&str],
+    extra: &Map<String, Value>,
+    ttl: Duration,
+) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut claims = json!({
-        "sub": sub,
-        "project_id": project_id,
-        "iat": now,
-        "exp": now + ttl.as_secs() as i64,
-    });
+    let mut claims = extra.clone();
+    claims.insert("sub".into(), json!(sub));
+    claims.insert("project_id".into(), json!(project_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + ttl.as_secs() as i64));
     if !scopes.is_empty() {
-        claims["scope"] = json!(scopes.join(" "));
+        claims.insert("scope".into(), json!(scopes.join(" ")));
     }
-    mint(secret, &claims)
+    mint(secret, &Value::Object(claims))
 }
 
 #[cfg(test)]
@@ -96,5 +109,19 @@ mod tests {
         assert!(a.verify(&foreign).is_err());
         let no_exp = mint("s", &json!({"sub": "u1"}));
         assert!(a.verify(&no_exp).is_err());
+    }
+
+    #[test]
+    fn extra_claims_are_added_but_never_replace_the_identity() {
+        let a = Authorizer::new("s", None, None);
+        let mut extra = Map::new();
+        extra.insert("project_role".into(), json!("owner"));
+        extra.insert("sub".into(), json!("someone-else"));
+        let t = mint_with_claims("s", "u1", "p1", &[], &extra, Duration::from_secs(60));
+        let claims = a.verify(&t).unwrap();
+        assert_eq!(claims["project_role"], "owner");
+        assert_eq!(claims["sub"], "u1");
+        assert_eq!(claims["project_id"], "p1");
+        assert!(!claims.contains_key("scope"));
     }
 }

@@ -24,7 +24,7 @@ async fn main() {
     println!("  webhook URL                  {base}/webhooks/heroku");
     println!("  OAuth callback               {base}/integrations/heroku/callback");
     println!(
-        "  console (callback lands)     {}",
+        "  console (open in a browser)  {}   (the reference console; the OAuth callback lands there)",
         stack.config.console_url.as_deref().unwrap_or("-")
     );
     println!(
