@@ -99,7 +99,13 @@ fn source(root: &Path) -> String {
         ],
     )
     .lines()
-    .filter_map(|l| l.get(3..).map(str::to_owned))
+    // `XY path`: `output` trims the text, which eats the first line's leading blank
+    // status column, so take what follows the first space run instead of a fixed 3.
+    .filter_map(|l| {
+        l.trim_start()
+            .split_once(' ')
+            .map(|(_, p)| p.trim().to_owned())
+    })
     .collect();
     if dirty.is_empty() {
         head
@@ -119,16 +125,28 @@ pub struct Artifact {
     pub built: String,
 }
 
-/// The native release bootstraps in `bins`, and the arm64 ones `cargo lambda build` (the
-/// `make build` target) left in `target/lambda`, when present.
+/// The native release bootstraps in `bins`, and the arm64 ones `sam build` (the `make
+/// build` target) left in `.aws-sam/build`, when present.
 pub fn artifacts(root: &Path, bins: &Path, functions: &[&str]) -> Vec<Artifact> {
     let mut out = Vec::new();
     for f in functions {
+        // `make build` runs `sam build`, which leaves each bootstrap in its function's
+        // folder under .aws-sam/build (the logical id: webhook → WebhookFunction).
+        let logical: String = f
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|h| h.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<String>()
+            + "Function";
         let candidates = [
             ("x86_64", bins.join(f)),
             (
                 "arm64",
-                root.join("target/lambda").join(f).join("bootstrap"),
+                root.join(".aws-sam/build").join(logical).join("bootstrap"),
             ),
         ];
         for (arch, path) in candidates {

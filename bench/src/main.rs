@@ -8,17 +8,23 @@
 //! cargo run -p bench -- [--out BENCHMARKS.md] [--bins target/release] [--quick]
 //!     [--only cold,warm,burst] [--perf-warm FILE]
 //! ```
+//!
+//! Exits non-zero when a correctness result is wrong (an env var or link not at its
+//! newest release, a delivery lost, an unexpected answer): see `verdict`. A partial run
+//! (`--only`, `--quick`) never overwrites BENCHMARKS.md or the README's figures.
 
 mod burst;
 mod cold;
 mod instance;
 mod machine;
 mod raw;
+mod readme;
 mod report;
 mod runtime;
 mod stack;
 mod stats;
 mod tls;
+mod verdict;
 mod warm;
 
 use axum::body::Bytes;
@@ -28,6 +34,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 pub const FUNCTIONS: [&str; 3] = ["webhook", "connect", "opt-out"];
+pub const PHASES: [&str; 3] = ["cold", "warm", "burst"];
 
 /// How much of everything to do; `--quick` is a smoke run of the same code.
 #[derive(Clone, Debug)]
@@ -58,9 +65,10 @@ impl Plan {
         }
     }
 
+    /// The CI smoke run (`make bench-smoke`): seconds, not minutes, same code and checks.
     fn quick() -> Plan {
         Plan {
-            cold_starts: 5,
+            cold_starts: 3,
             warm: warm::Plan {
                 delays_ms: vec![0, 5],
                 rounds: 2,
@@ -68,16 +76,18 @@ impl Plan {
                 raw_per_round: 5,
                 perf: None,
             },
-            burst_apps: 20,
-            burst_rotations: 5,
-            burst_concurrency: vec![1, 10],
+            burst_apps: 10,
+            burst_rotations: 4,
+            burst_concurrency: vec![1, 5],
             burst_delays_ms: vec![5],
         }
     }
 }
 
 struct Args {
-    out: PathBuf,
+    /// Where the report goes: BENCHMARKS.md for a full run; a partial run (`--only`,
+    /// `--quick`) never overwrites it and writes under target/bench/ unless told.
+    out: Option<PathBuf>,
     bins: PathBuf,
     quick: bool,
     command: String,
@@ -90,11 +100,24 @@ impl Args {
     fn runs(&self, phase: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|p| p == phase)
     }
+
+    /// Not the published figures: some phases skipped, or the smoke sizes.
+    fn partial(&self) -> bool {
+        self.quick || PHASES.iter().any(|p| !self.runs(p))
+    }
+
+    fn out(&self, root: &Path) -> PathBuf {
+        match (&self.out, self.partial()) {
+            (Some(p), _) => p.clone(),
+            (None, false) => root.join("BENCHMARKS.md"),
+            (None, true) => root.join("target/bench/partial.md"),
+        }
+    }
 }
 
 fn args(root: &Path) -> Result<Args, String> {
     let mut a = Args {
-        out: root.join("BENCHMARKS.md"),
+        out: None,
         bins: root.join("target/release"),
         quick: false,
         command: "make bench".into(),
@@ -104,7 +127,7 @@ fn args(root: &Path) -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--out" => a.out = it.next().ok_or("--out needs a path")?.into(),
+            "--out" => a.out = Some(it.next().ok_or("--out needs a path")?.into()),
             "--bins" => a.bins = it.next().ok_or("--bins needs a directory")?.into(),
             "--command" => a.command = it.next().ok_or("--command needs text")?,
             "--quick" => a.quick = true,
@@ -126,6 +149,12 @@ fn args(root: &Path) -> Result<Args, String> {
                 ));
             }
         }
+    }
+    if let Some(p) = a.only.iter().find(|p| !PHASES.contains(&p.as_str())) {
+        return Err(format!(
+            "unknown phase {p} in --only; phases: {}",
+            PHASES.join(",")
+        ));
     }
     Ok(a)
 }
@@ -167,7 +196,11 @@ fn main() -> ExitCode {
         Err(e) => Err(format!("tokio runtime: {e}")),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("bench: a correctness result is wrong (above): failing");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("bench: {e}");
             ExitCode::FAILURE
@@ -181,7 +214,8 @@ fn sample_event(root: &Path, file: &str) -> Result<Bytes, String> {
         .map_err(|e| format!("events/{file}: {e}"))
 }
 
-async fn run(root: PathBuf) -> Result<(), String> {
+/// Runs the phases and writes the report; `Ok(false)` when a correctness result is wrong.
+async fn run(root: PathBuf) -> Result<bool, String> {
     let args = args(&root)?;
     let mut plan = if args.quick {
         Plan::quick()
@@ -258,6 +292,10 @@ async fn run(root: PathBuf) -> Result<(), String> {
         );
     }
 
+    let mut seen = verdict::Observed::default();
+    if args.runs("cold") {
+        seen.probe_current_after_cold = Some(probe_current(&stack, &probe).await);
+    }
     let mut warm = warm::WarmRun::default();
     if args.runs("warm") {
         say(&format!(
@@ -265,6 +303,7 @@ async fn run(root: PathBuf) -> Result<(), String> {
             plan.warm.rounds * plan.warm.per_round
         ));
         warm = warm::run(&stack, &bin("webhook"), &probe, &plan.warm).await?;
+        seen.probe_current_after_warm = Some(probe_current(&stack, &probe).await);
     }
 
     let mut links = Vec::new();
@@ -294,7 +333,8 @@ async fn run(root: PathBuf) -> Result<(), String> {
     }
     machine.load_end = machine::load();
     let took = began.elapsed();
-    let text = report::render(&report::Inputs {
+    let wrong = verdict::wrong_results(&cold, &warm, &bursts, links.len(), &seen);
+    let inputs = report::Inputs {
         command: &args.command,
         machine: &machine,
         plan: &plan,
@@ -306,13 +346,37 @@ async fn run(root: PathBuf) -> Result<(), String> {
         took,
         notes: std::fs::read_to_string(root.join("bench/NOTES.md")).unwrap_or_default(),
         root: root.clone(),
-    });
-    std::fs::write(&args.out, text).map_err(|e| format!("{}: {e}", args.out.display()))?;
+        ran: PHASES.iter().copied().filter(|p| args.runs(p)).collect(),
+        wrong: &wrong,
+        partial: args.partial(),
+        quick: args.quick,
+    };
+    let text = report::render(&inputs);
+    let out = args.out(&root);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    if !args.partial() && args.out.is_none() {
+        // The README quotes the published figures; it gets them from this run only.
+        readme::update(&root.join("README.md"), &report::summary(&inputs))?;
+        say("updated README.md's figures");
+    }
     say(&format!(
         "wrote {} in {:.0} s; load at end: {}",
-        args.out.display(),
+        out.display(),
         took.as_secs_f64(),
         machine.load_end
     ));
-    Ok(())
+    eprint!(
+        "{}",
+        verdict::closing_summary(&wrong, &report::targets(&inputs))
+    );
+    Ok(wrong.is_empty())
+}
+
+/// Does the probe's env var hold its app's newest value?
+async fn probe_current(stack: &Stack, probe: &stack::Linked) -> bool {
+    let want = stack.heroku.config_var(&probe.app, stack::CONFIG_VAR);
+    want.is_some() && stack.env_value(&probe.project).await == want
 }

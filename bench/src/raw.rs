@@ -26,6 +26,11 @@ impl Op {
         Op::GetSecretValue,
     ];
 
+    /// Served by moto (through the proxy), not by the fake Heroku.
+    pub fn is_aws(self) -> bool {
+        !matches!(self, Op::ConfigVars)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Op::GetItem => "DynamoDB GetItem",
