@@ -36,7 +36,7 @@ unit: $(STAMP) ## Every Rust test (moto and the fake Heroku start on their own)
 	@echo "==> cargo test (moto_server from $(VENV))"
 	cargo test --workspace --locked
 
-test: $(STAMP) lint unit browser-test console-screenshot check-template ## Everything: lint, every test, the browser test, template and sample-event checks
+test: $(STAMP) lint unit browser-test check-template ## Everything: lint, every test, the browser test, template and sample-event checks
 
 # Debian's Chromium and its matching chromedriver, never a downloaded browser: Selenium is
 # pointed at /usr/bin/chromedriver, so Selenium Manager fetches nothing. Missing ones are

@@ -397,38 +397,184 @@ fn iam_statements_have_no_wildcard_action_and_no_bare_wildcard_resource() {
     }
 }
 
-#[test]
-fn env_var_secrets_can_never_be_deleted_and_opt_out_cannot_touch_them() {
-    let t = template();
-    for (owner, s) in statements(&t) {
-        let touches_env = s
-            .get("Resource")
-            .is_some_and(|r| r.text().contains("/projects/"));
-        if touches_env {
-            for a in actions(s) {
-                assert_ne!(
-                    a, "secretsmanager:DeleteSecret",
-                    "{owner} may delete env var secrets"
-                );
+/// The token secrets, as the template names them: the one resource `DeleteSecret` may
+/// have. They lie outside `projects/`, so no env var secret can match.
+const TOKEN_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}/heroku-tokens/*";
+
+/// Whether the IAM action pattern `pattern` (`*` and `?` wildcards, case-insensitive as
+/// in IAM) covers `action`.
+fn grants(pattern: &str, action: &str) -> bool {
+    fn matches(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&p[1..], a) || (!a.is_empty() && matches(p, &a[1..])),
+            (Some(b'?'), Some(_)) => matches(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x == y => matches(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    matches(
+        pattern.to_ascii_lowercase().as_bytes(),
+        action.to_ascii_lowercase().as_bytes(),
+    )
+}
+
+fn resources(statement: &Node) -> Vec<&Node> {
+    statement
+        .get("Resource")
+        .map(Node::one_or_many)
+        .unwrap_or_default()
+}
+
+/// Exactly `!Sub <TOKEN_SECRETS>`: no other spelling, no wider pattern.
+fn is_token_secrets(r: &Node) -> bool {
+    matches!(r.tagged(), Some(("!Sub", Node::Str(s))) if s == TOKEN_SECRETS)
+}
+
+/// Exactly `!Ref HerokuOAuthClientSecret`.
+fn is_client_secret(r: &Node) -> bool {
+    matches!(r.tagged(), Some(("!Ref", Node::Str(s))) if s == "HerokuOAuthClientSecret")
+}
+
+/// Every grant in `t` through which an env var secret could be deleted, or through which
+/// the opt-out function could touch one. Resources are compared exactly against the
+/// token-secret pattern: looking for `/projects/` in them would let `${SecretPrefix}/*`
+/// through.
+fn env_var_secret_exposure(t: &Node) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (owner, s) in statements(t) {
+        if !actions(s)
+            .iter()
+            .any(|a| grants(a, "secretsmanager:DeleteSecret"))
+        {
+            continue;
+        }
+        for r in resources(s) {
+            if !is_token_secrets(r) {
+                problems.push(format!("{owner}: DeleteSecret on {}", r.text()));
             }
         }
     }
-    let opt_out = function_id(&t, Function::OptOut);
-    for s in statements_of(&t, &opt_out) {
-        let r = s.get("Resource").map(Node::text).unwrap_or_default();
-        assert!(
-            !r.contains("projects/"),
-            "opt-out has a permission on env var secrets: {r}"
-        );
+    let opt_out = function_id(t, Function::OptOut);
+    for s in statements_of(t, &opt_out) {
+        let acts = actions(s);
+        if !acts
+            .iter()
+            .any(|a| a == "*" || a.to_ascii_lowercase().starts_with("secretsmanager:"))
+        {
+            continue;
+        }
+        for r in resources(s) {
+            if !is_token_secrets(r) && !is_client_secret(r) {
+                problems.push(format!("{opt_out}: {acts:?} on {}", r.text()));
+            }
+        }
     }
+    problems
+}
+
+#[test]
+fn env_var_secrets_can_never_be_deleted_and_opt_out_cannot_touch_them() {
+    let t = template();
+    assert_eq!(env_var_secret_exposure(&t), Vec::<String>::new());
     let webhook = function_id(&t, Function::Webhook);
     for s in statements_of(&t, &webhook) {
         assert!(
             !actions(s)
                 .iter()
-                .any(|a| a == "secretsmanager:DeleteSecret"),
+                .any(|a| grants(a, "secretsmanager:DeleteSecret")),
             "webhook may delete secrets"
         );
+    }
+}
+
+/// A template with the opt-out function, its role as the real template grants it, and
+/// `extra` appended to a second role's statements (or, with `opt_out: true`, to opt-out's).
+fn fragment(extra: &str, opt_out: bool) -> Node {
+    let indent = |text: &str| {
+        text.lines()
+            .map(|l| format!("              {l}\n"))
+            .collect::<String>()
+    };
+    let (mine, other) = if opt_out {
+        (indent(extra), String::new())
+    } else {
+        (String::new(), indent(extra))
+    };
+    let yaml = format!(
+        r#"Resources:
+  OptOutFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: opt-out
+    Properties:
+      Role: !GetAtt OptOutRole.Arn
+  OptOutRole:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: secrets
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: secretsmanager:GetSecretValue
+                Resource:
+                  - !Ref HerokuOAuthClientSecret
+                  - !Sub {TOKEN_SECRETS}
+              - Effect: Allow
+                Action: [secretsmanager:PutSecretValue, secretsmanager:DeleteSecret]
+                Resource: !Sub {TOKEN_SECRETS}
+{mine}  OtherRole:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: secrets
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: secretsmanager:PutSecretValue
+                Resource: !Sub arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{SecretPrefix}}/projects/*/env/*
+{other}"#
+    );
+    deploy_tests::parse(&yaml).expect("fragment parses")
+}
+
+#[test]
+fn the_env_var_secret_check_rejects_any_wider_delete_or_opt_out_grant() {
+    assert_eq!(
+        env_var_secret_exposure(&fragment("", false)),
+        Vec::<String>::new(),
+        "the template's own grants pass"
+    );
+    let prefix = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}";
+    let wider = [
+        // The one a search for "/projects/" let through.
+        (
+            "- Effect: Allow\n  Action: secretsmanager:DeleteSecret\n  Resource: !Sub PREFIX/*",
+            false,
+        ),
+        (
+            "- Effect: Allow\n  Action: secretsmanager:DeleteSecret\n  Resource: !Sub PREFIX/projects/*/env/*",
+            false,
+        ),
+        (
+            "- Effect: Allow\n  Action: secretsmanager:Delete*\n  Resource: !Sub PREFIX/*",
+            false,
+        ),
+        (
+            "- Effect: Allow\n  Action: secretsmanager:DeleteSecret\n  Resource: !Sub PREFIX/heroku-tokens*",
+            false,
+        ),
+        (
+            "- Effect: Allow\n  Action: secretsmanager:PutSecretValue\n  Resource: !Sub PREFIX/*",
+            true,
+        ),
+    ];
+    for (extra, opt_out) in wider {
+        let extra = extra.replace("PREFIX", prefix);
+        let problems = env_var_secret_exposure(&fragment(&extra, opt_out));
+        assert_eq!(problems.len(), 1, "not rejected: {extra}\n{problems:?}");
     }
 }
 

@@ -27,6 +27,7 @@ mod types;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -54,11 +55,27 @@ impl Drop for ServerTask {
     }
 }
 
+/// Connections the server accepted, and how many of them have TCP_NODELAY on as the
+/// kernel reports it, so a test can check the socket set-up instead of timing requests.
+#[derive(Debug, Default)]
+struct Connections {
+    accepted: AtomicUsize,
+    nodelay: AtomicUsize,
+}
+
+/// What [`FakeHeroku::connections`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionStats {
+    pub accepted: usize,
+    pub nodelay: usize,
+}
+
 /// A running fake Heroku. Cheap to clone; the server stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct FakeHeroku {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    connections: Arc<Connections>,
     _server: Arc<ServerTask>,
 }
 
@@ -96,8 +113,14 @@ impl FakeHeroku {
         let shared = Shared::new(tokio::runtime::Handle::current());
         let app = router(Arc::clone(&shared));
         // TCP_NODELAY: without it a keep-alive client waits ~40 ms (delayed ACK) per request.
-        let listener = listener.tap_io(|tcp| {
+        let connections = Arc::new(Connections::default());
+        let counted = Arc::clone(&connections);
+        let listener = listener.tap_io(move |tcp| {
             let _ = tcp.set_nodelay(true);
+            counted.accepted.fetch_add(1, Ordering::Relaxed);
+            if tcp.nodelay().unwrap_or(false) {
+                counted.nodelay.fetch_add(1, Ordering::Relaxed);
+            }
         });
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -108,8 +131,17 @@ impl FakeHeroku {
         Ok(FakeHeroku {
             shared,
             addr,
+            connections,
             _server: Arc::new(ServerTask(server)),
         })
+    }
+
+    /// Connections accepted so far (API, OAuth and controls alike).
+    pub fn connections(&self) -> ConnectionStats {
+        ConnectionStats {
+            accepted: self.connections.accepted.load(Ordering::Relaxed),
+            nodelay: self.connections.nodelay.load(Ordering::Relaxed),
+        }
     }
 
     /// Base URL of both the Platform API and the OAuth endpoints, e.g. `http://127.0.0.1:5001`.
@@ -185,6 +217,19 @@ impl FakeHeroku {
         for id in ids {
             st.revoke_authorization(&id);
         }
+    }
+
+    /// Every credential handed out so far: authorization codes, access and refresh tokens,
+    /// used, expired, rotated away and revoked ones included (what a log-leak test must
+    /// search for).
+    pub fn issued_credentials(&self) -> Vec<String> {
+        let st = self.shared.lock();
+        st.codes_issued
+            .iter()
+            .chain(st.access_tokens.keys())
+            .chain(st.refresh_tokens.keys())
+            .cloned()
+            .collect()
     }
 
     pub fn authorizations(&self, user: &User) -> Vec<AuthorizationInfo> {

@@ -309,6 +309,7 @@ async fn authorize(
         return with_state(vec![("error", "access_denied".to_owned())]);
     }
     let code = names::uuid();
+    st.codes_issued.push(code.clone());
     st.codes.insert(
         code.clone(),
         CodeRec {

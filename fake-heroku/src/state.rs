@@ -286,6 +286,8 @@ pub(crate) struct State {
     pub(crate) clients: BTreeMap<String, ClientRec>,
     pub(crate) authorizations: BTreeMap<String, AuthorizationRec>,
     pub(crate) codes: HashMap<String, CodeRec>,
+    /// Every authorization code ever issued; `codes` forgets them once used.
+    pub(crate) codes_issued: Vec<String>,
     pub(crate) access_tokens: HashMap<String, AccessTokenRec>,
     pub(crate) refresh_tokens: HashMap<String, RefreshTokenRec>,
     /// Remaining rate-limit tokens per user id; absent means a full pool.

@@ -191,7 +191,18 @@ async fn hold_mode_queues_exactly_what_would_be_sent() {
             .await,
         "held ones do not count"
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Hold mode decides when the release is made: each delivery is logged as held and
+    // never queued for sending. The fake's own log shows it; no sleep needed to find out.
+    let deliveries: Vec<_> = heroku
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.app_id == app.id)
+        .collect();
+    assert_eq!(deliveries.len(), 2);
+    assert!(
+        deliveries.iter().all(|d| d.held && d.attempts.is_empty()),
+        "{deliveries:?}"
+    );
     assert!(rx.received().is_empty(), "nothing sent in Hold mode");
 
     // Replaying a held delivery by hand is what a test of the receiver does.
@@ -202,6 +213,23 @@ async fn hold_mode_queues_exactly_what_would_be_sent() {
     assert_eq!(req.send().await.unwrap().status().as_u16(), 204);
     let got = rx.received();
     assert_eq!(got[0].body.as_ref(), held[1].body.as_slice());
+
+    // One worker sends a subscription's deliveries in release order, so once a later,
+    // sent delivery has arrived, a held one sent by mistake would have arrived before it:
+    // event-based proof that nothing held was sent, where a sleep could only make it
+    // likely.
+    heroku.set_delivery_mode(DeliveryMode::Auto);
+    let marker = heroku.create_release(&app, "succeeded");
+    let got = rx.wait_for(2, Duration::from_secs(20)).await;
+    let versions: Vec<u64> = got
+        .iter()
+        .map(|r| r.json()["data"]["version"].as_u64().expect("version"))
+        .collect();
+    assert_eq!(
+        versions,
+        vec![failed.version, marker.version],
+        "the hand replay, then the first delivery ever sent"
+    );
 }
 
 #[tokio::test]

@@ -1,11 +1,19 @@
 //! A fault-injecting HTTP proxy in front of moto: adds a fixed delay per call (benches),
 //! fails chosen AWS operations with a status (tests), or black-holes every call so the
-//! SDK times out as if the service were unreachable. Counts calls per operation.
+//! SDK times out as if the service were unreachable. Counts calls per operation, refused
+//! conditional writes, and how many requests were at moto at once.
 //!
-//! It also forwards one request at a time. moto_server handles requests on threads and
-//! does not lock around a conditional write's check and put, so two racing conditional
+//! It also orders requests on their way to moto. moto_server handles requests on threads
+//! and does not lock around a conditional write's check and put, so two racing conditional
 //! `PutItem`s can both succeed — which DynamoDB never allows, and which the sync's lease
-//! relies on. Serialising restores DynamoDB's atomicity for everything behind the proxy.
+//! relies on. By default ([`Serialisation::All`]) the proxy forwards one request at a
+//! time, which restores DynamoDB's atomicity for everything behind it, but also means no
+//! two requests ever reach moto together: a race test then only exercises interleavings
+//! of whole requests. [`Serialisation::CollidingWrites`] keeps exactly the ordering
+//! DynamoDB guarantees — writes to one item (and Secrets Manager writes to one secret)
+//! apply one after another — and nothing more: reads and writes to different items
+//! overlap at moto. Serialising same-item writes loses no real concurrency, since DynamoDB
+//! applies those one at a time too. The race tests run in both modes.
 
 use crate::net::{self, Running};
 use axum::Router;
@@ -13,10 +21,24 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
+use serde_json::Value;
+use shared::adapters::TableKeys;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How requests are ordered on their way to moto (see the module comment).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Serialisation {
+    /// One request at moto at a time.
+    #[default]
+    All,
+    /// Reads never wait; a write waits only for writes to the same item or secret. A
+    /// write whose items the proxy cannot tell (table management, say) still goes alone.
+    CollidingWrites,
+}
 
 #[derive(Clone, Debug, Default)]
 struct Rules {
@@ -29,9 +51,20 @@ struct Rules {
 #[derive(Default)]
 struct Inner {
     rules: Mutex<Rules>,
+    /// Kept apart from the rules: `clear()` ends faults, not the ordering of a test.
+    serialisation: Mutex<Serialisation>,
     calls: Mutex<BTreeMap<String, usize>>,
-    /// Held while a request is at moto (see the module comment).
-    upstream: tokio::sync::Mutex<()>,
+    /// Answers that refused a conditional write (`ConditionalCheckFailed`, also inside a
+    /// cancelled transaction): how a race test proves its writes really collided.
+    condition_failures: AtomicUsize,
+    at_moto: AtomicUsize,
+    /// The most requests at moto at once since the last reset.
+    max_at_moto: AtomicUsize,
+    /// Shared by keyed writes, exclusive for everything in `All` mode and for writes the
+    /// proxy cannot key.
+    everything: Arc<tokio::sync::RwLock<()>>,
+    /// One lock per item or secret a write touches.
+    items: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A running proxy. Cloning shares it.
@@ -56,6 +89,82 @@ fn operation(headers: &HeaderMap) -> String {
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("other")
         .to_owned()
+}
+
+/// What a request may collide with at moto.
+#[derive(Debug, PartialEq, Eq)]
+enum Access {
+    Read,
+    /// A write to these items or secrets only.
+    Items(BTreeSet<String>),
+    /// A write the proxy cannot key.
+    Unknown,
+}
+
+const READS: &[&str] = &[
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "Scan",
+    "TransactGetItems",
+    "DescribeTable",
+    "ListTables",
+    "DescribeTimeToLive",
+    "GetSecretValue",
+    "BatchGetSecretValue",
+    "DescribeSecret",
+    "ListSecrets",
+    "ListSecretVersionIds",
+];
+
+/// `table|pk|sk` of an item or key map; `None` if it has no key attributes.
+fn item_key(table: &Value, item: &Value) -> Option<String> {
+    let part = |name: &str| item.get(name).map(Value::to_string);
+    Some(format!(
+        "item|{}|{}|{}",
+        table.as_str()?,
+        part(TableKeys::PK)?,
+        part(TableKeys::SK).unwrap_or_default()
+    ))
+}
+
+fn access(op: &str, body: &[u8]) -> Access {
+    if READS.contains(&op) {
+        return Access::Read;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Access::Unknown;
+    };
+    let table = &v["TableName"];
+    let keys: Option<BTreeSet<String>> = match op {
+        "PutItem" => item_key(table, &v["Item"]).map(|k| [k].into()),
+        "UpdateItem" | "DeleteItem" => item_key(table, &v["Key"]).map(|k| [k].into()),
+        "TransactWriteItems" => v["TransactItems"].as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|t| {
+                    let (kind, inner) = t.as_object()?.iter().next()?;
+                    let key = if kind == "Put" {
+                        &inner["Item"]
+                    } else {
+                        &inner["Key"]
+                    };
+                    item_key(&inner["TableName"], key)
+                })
+                .collect()
+        }),
+        // Secrets Manager names the secret as `SecretId` (or `Name` when creating). Our
+        // code always uses names, never ARNs, so one secret has one key.
+        _ => v
+            .get("SecretId")
+            .or_else(|| v.get("Name"))
+            .and_then(Value::as_str)
+            .map(|id| [format!("secret|{id}")].into()),
+    };
+    match keys {
+        Some(k) if !k.is_empty() => Access::Items(k),
+        _ => Access::Unknown,
+    }
 }
 
 impl FaultProxy {
@@ -106,8 +215,14 @@ impl FaultProxy {
             .insert(operation.to_owned(), status);
     }
 
+    /// Ends every fault and delay (the serialisation mode stays).
     pub fn clear(&self) {
         *lock(&self.inner.rules) = Rules::default();
+    }
+
+    /// How requests are ordered from now on (see the module comment).
+    pub fn set_serialisation(&self, s: Serialisation) {
+        *lock(&self.inner.serialisation) = s;
     }
 
     /// Calls seen per operation since the last reset.
@@ -119,8 +234,21 @@ impl FaultProxy {
         lock(&self.inner.calls).values().sum()
     }
 
+    /// Conditional writes moto refused since the last reset.
+    pub fn condition_failures(&self) -> usize {
+        self.inner.condition_failures.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were at moto at the same time since the last reset.
+    pub fn max_concurrent_at_moto(&self) -> usize {
+        self.inner.max_at_moto.load(Ordering::SeqCst)
+    }
+
+    /// Resets the call counts, the refused writes and the concurrency high-water mark.
     pub fn reset_calls(&self) {
         lock(&self.inner.calls).clear();
+        self.inner.condition_failures.store(0, Ordering::SeqCst);
+        self.inner.max_at_moto.store(0, Ordering::SeqCst);
     }
 
     #[doc(hidden)]
@@ -134,6 +262,51 @@ struct ProxyState {
     inner: Arc<Inner>,
     upstream: String,
     http: reqwest::Client,
+}
+
+/// Whatever a request holds while at moto; dropping it lets the next ones in.
+#[derive(Default)]
+struct Admission {
+    _alone: Option<tokio::sync::OwnedRwLockWriteGuard<()>>,
+    _shared: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
+    _items: Vec<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Inner {
+    async fn admit(&self, op: &str, body: &[u8]) -> Admission {
+        let mode = *lock(&self.serialisation);
+        let access = match mode {
+            Serialisation::All => Access::Unknown,
+            Serialisation::CollidingWrites => access(op, body),
+        };
+        match access {
+            Access::Read => Admission::default(),
+            Access::Unknown => Admission {
+                _alone: Some(self.everything.clone().write_owned().await),
+                ..Admission::default()
+            },
+            Access::Items(keys) => {
+                let shared = self.everything.clone().read_owned().await;
+                // Taken in sorted order (a BTreeSet): two writes sharing items cannot
+                // deadlock.
+                let locks: Vec<_> = {
+                    let mut items = lock(&self.items);
+                    keys.iter()
+                        .map(|k| items.entry(k.clone()).or_default().clone())
+                        .collect()
+                };
+                let mut held = Vec::with_capacity(locks.len());
+                for l in locks {
+                    held.push(l.lock_owned().await);
+                }
+                Admission {
+                    _shared: Some(shared),
+                    _items: held,
+                    ..Admission::default()
+                }
+            }
+        }
+    }
 }
 
 async fn forward(
@@ -170,13 +343,15 @@ async fn forward(
         state.upstream,
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
+    let admission = state.inner.admit(&op, &body).await;
     let mut req = state.http.request(method, &url).body(body);
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
             req = req.header(name, value);
         }
     }
-    let at_moto = state.inner.upstream.lock().await;
+    let now = state.inner.at_moto.fetch_add(1, Ordering::SeqCst) + 1;
+    state.inner.max_at_moto.fetch_max(now, Ordering::SeqCst);
     let answer = match req.send().await {
         Ok(resp) => {
             let status = resp.status();
@@ -185,9 +360,18 @@ async fn forward(
         }
         Err(e) => Err(e),
     };
-    drop(at_moto);
+    state.inner.at_moto.fetch_sub(1, Ordering::SeqCst);
+    drop(admission);
     match answer {
         Ok((status, headers, bytes)) => {
+            if status == StatusCode::BAD_REQUEST
+                && String::from_utf8_lossy(&bytes).contains("ConditionalCheckFailed")
+            {
+                state
+                    .inner
+                    .condition_failures
+                    .fetch_add(1, Ordering::SeqCst);
+            }
             let mut out = Response::new(axum::body::Body::from(bytes));
             *out.status_mut() = status;
             for (name, value) in &headers {
@@ -198,5 +382,42 @@ async fn forward(
             out
         }
         Err(e) => (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_never_wait_and_writes_are_keyed_by_item_or_secret() {
+        assert_eq!(access("GetItem", b"{}"), Access::Read);
+        assert_eq!(access("GetSecretValue", b"{}"), Access::Read);
+        let put = br#"{"TableName":"t","Item":{"pk":{"S":"APP#a"},"sk":{"S":"APP"},"x":{"N":"1"}},"ConditionExpression":"c"}"#;
+        let key = r#"item|t|{"S":"APP#a"}|{"S":"APP"}"#.to_owned();
+        assert_eq!(access("PutItem", put), Access::Items([key.clone()].into()));
+        let tx = br#"{"TransactItems":[
+            {"Put":{"TableName":"t","Item":{"pk":{"S":"APP#a"},"sk":{"S":"APP"}}}},
+            {"Put":{"TableName":"t","Item":{"pk":{"S":"PROJECT#p"},"sk":{"S":"ENV#X"}}}}]}"#;
+        let Access::Items(keys) = access("TransactWriteItems", tx) else {
+            panic!("keyed")
+        };
+        assert!(keys.contains(&key) && keys.len() == 2, "{keys:?}");
+        assert_eq!(
+            access(
+                "PutSecretValue",
+                br#"{"SecretId":"s/1","SecretString":"v"}"#
+            ),
+            Access::Items(["secret|s/1".to_owned()].into())
+        );
+        assert_eq!(
+            access("CreateSecret", br#"{"Name":"s/1"}"#),
+            Access::Items(["secret|s/1".to_owned()].into())
+        );
+        assert_eq!(
+            access("CreateTable", br#"{"TableName":"t"}"#),
+            Access::Unknown
+        );
+        assert_eq!(access("PutItem", b"not json"), Access::Unknown);
     }
 }

@@ -9,7 +9,7 @@ use shared::heroku::HerokuError;
 use shared::ports::VaultError;
 use shared::sync::{SyncError, SyncReport, SyncRequest, SyncSettings, Target};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 const P: &str = "p1";
@@ -165,9 +165,18 @@ async fn given_unknown_app_when_delivered_then_noop_and_no_heroku_call() {
     assert!(w.heroku.calls().is_empty());
 }
 
+/// How much two or more syncs got in each other's way since `loads`/`conflicts` were
+/// read: re-reads of the record (a sync reads it once, and again only after backing off
+/// from a live lease or losing a conditional write) plus refused conditional writes.
+fn contention(w: &World, syncs: usize, loads: usize, conflicts: usize) -> usize {
+    let reloads = (count(&w.store.app_loads) - loads).saturating_sub(syncs);
+    reloads + count(&w.store.conflicts) - conflicts
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_releases_n_and_n_plus_1_racing_when_run_many_times_then_newest_value_and_version_win()
  {
+    let mut contended = Vec::new();
     for round in 0..40u64 {
         let w = World::new();
         let k = w.one_link(P).await;
@@ -188,6 +197,7 @@ async fn given_releases_n_and_n_plus_1_racing_when_run_many_times_then_newest_va
             (n + 1, n)
         };
         let stagger = Duration::from_micros(200 * (round % 5));
+        let (loads, conflicts) = (count(&w.store.app_loads), count(&w.store.conflicts));
         let a = tokio::spawn({
             let ctx = ctx.clone();
             let req = w.req(Target::Release(first));
@@ -204,6 +214,10 @@ async fn given_releases_n_and_n_plus_1_racing_when_run_many_times_then_newest_va
         let (ra, rb) = (a.await.unwrap(), b.await.unwrap());
         ra.unwrap_or_else(|e| panic!("round {round}: {e}"));
         rb.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let c = contention(&w, 2, loads, conflicts);
+        if c > 0 {
+            contended.push(round);
+        }
 
         assert_eq!(w.env(P, ENV), Some(url(n + 1)), "round {round}");
         let landed = lock(&sink.landed).clone();
@@ -221,10 +235,17 @@ async fn given_releases_n_and_n_plus_1_racing_when_run_many_times_then_newest_va
         );
         assert_eq!(w.record().await.lease_owner, None, "round {round}");
     }
+    // Sleeps only make the interleavings likely; this proves some round really raced
+    // (one sync waited on the other's lease or lost a conditional write to it).
+    assert!(
+        !contended.is_empty(),
+        "no round had the two syncs meet: the test exercised no race"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_many_releases_delivered_concurrently_in_any_order_then_env_var_ends_at_the_newest() {
+    let mut contended = 0;
     for round in 0..10u64 {
         let w = World::new();
         let k = w.one_link(P).await;
@@ -244,6 +265,7 @@ async fn given_many_releases_delivered_concurrently_in_any_order_then_env_var_en
         if round % 2 == 1 {
             order.reverse();
         }
+        let (loads, conflicts) = (count(&w.store.app_loads), count(&w.store.conflicts));
         let tasks: Vec<_> = order
             .into_iter()
             .map(|v| {
@@ -254,6 +276,9 @@ async fn given_many_releases_delivered_concurrently_in_any_order_then_env_var_en
             .collect();
         for t in tasks {
             t.await.unwrap().expect("every delivery succeeds");
+        }
+        if contention(&w, len, loads, conflicts) > 0 {
+            contended += 1;
         }
         assert_eq!(w.env(P, ENV), Some(url(8)), "round {round}");
         assert_eq!(
@@ -268,19 +293,29 @@ async fn given_many_releases_delivered_concurrently_in_any_order_then_env_var_en
             "round {round}: newest written once ({landed:?})"
         );
     }
+    assert!(
+        contended > 0,
+        "no round had deliveries meet: the test exercised no race"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_same_release_delivered_concurrently_then_it_is_written_exactly_once() {
-    let w = World::new();
+    let mut w = World::new();
+    // Only the liveness wait below bounds how long the others wait on the held write.
+    w.settings = SyncSettings {
+        wait_budget: Duration::from_secs(120),
+        ..SyncSettings::default()
+    };
     w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
-    let sink = Arc::new(SlowSink::new(
-        w.vault.clone(),
-        Duration::from_millis(20),
-        Duration::ZERO,
-    ));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let sink = Arc::new(SlowSink {
+        gate: Some(gate.clone()),
+        ..SlowSink::new(w.vault.clone(), Duration::ZERO, Duration::ZERO)
+    });
     let ctx = Arc::new(w.ctx_with(sink.clone()));
+    let (loads, conflicts) = (count(&w.store.app_loads), count(&w.store.conflicts));
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let ctx = ctx.clone();
@@ -288,16 +323,32 @@ async fn given_same_release_delivered_concurrently_then_it_is_written_exactly_on
             tokio::spawn(async move { ctx.sync(&req).await })
         })
         .collect();
+    // One sync holds the lease, stuck in its write, until the others have run into it:
+    // each of the five reads the record at least twice (it waited on the lease, or lost
+    // the conditional write that takes it), on top of the holder's one read.
+    sink.started.notified().await;
+    until(Duration::from_secs(60), "the others contend", || {
+        count(&w.store.app_loads) - loads > 5 * 2
+    })
+    .await;
+    assert_eq!(lock(&sink.landed).len(), 0, "the held write has not landed");
+    gate.add_permits(1);
+
     let mut written = 0;
     for t in tasks {
         written += t.await.unwrap().expect("sync").written.len();
     }
+    assert!(contention(&w, 6, loads, conflicts) >= 5);
     assert_eq!(written, 1, "exactly one delivery reports the write");
     assert_eq!(lock(&sink.landed).len(), 1);
     assert_eq!(w.env_versions(P, ENV), 1);
 }
 
-#[tokio::test]
+// The lease tests below run on a paused clock: the sync's back-off sleeps pass in virtual
+// time, so they are deterministic and load on the machine cannot change their outcome.
+// "It waited" is observed through what the sync did (re-reading the record).
+
+#[tokio::test(start_paused = true)]
 async fn given_live_lease_of_another_holder_when_it_is_released_then_sync_waits_and_proceeds() {
     let mut w = World::new();
     w.settings = SyncSettings {
@@ -307,32 +358,40 @@ async fn given_live_lease_of_another_holder_when_it_is_released_then_sync_waits_
     let k = w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
     w.hold_lease("other", w.clock.now_ms() + 60_000).await;
+    let loads = count(&w.store.app_loads);
 
     let ctx = Arc::new(w.ctx());
-    let started = Instant::now();
     let task = tokio::spawn({
         let ctx = ctx.clone();
         let req = w.req(Target::Release(5));
         async move { ctx.sync(&req).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its first read, then two more after backing off from the live lease.
+    until(Duration::from_secs(4), "the sync polls the lease", || {
+        count(&w.store.app_loads) >= loads + 3
+    })
+    .await;
     assert!(!task.is_finished(), "the sync waits for the holder");
     assert_eq!(
         w.env(P, ENV),
         None,
         "nothing written while another holds the lease"
     );
+    let polled = count(&w.store.app_loads);
     w.release_lease("other").await;
 
     let report = task.await.unwrap().expect("proceeds once released");
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(
+        count(&w.store.app_loads) > polled + 1,
+        "it read the record again after the release (the test's own read aside)"
+    );
     assert_eq!(report.written, vec![k.clone()]);
     assert_eq!(w.env(P, ENV), Some(url(5)));
     assert_eq!(w.link_state(&k).await.last_release_version, Some(5));
     assert_eq!(w.record().await.lease_owner, None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_live_lease_never_released_when_wait_budget_runs_out_then_transient_and_nothing_written()
  {
     let mut w = World::new();
@@ -343,18 +402,22 @@ async fn given_live_lease_never_released_when_wait_budget_runs_out_then_transien
     let k = w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
     w.hold_lease("other", w.clock.now_ms() + 12_000).await;
+    let loads = count(&w.store.app_loads);
 
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let (reason, retry_after) = expect_transient(w.ctx().sync(&w.req(Target::Release(5))).await);
 
-    let took = started.elapsed();
+    // Virtual time: the sum of the sync's own back-off sleeps, the same on any machine,
+    // so bounding it from both sides is exact, not a guess about speed. It gives up at
+    // the first check past the budget, at most one back-off (250 ms) later.
+    let waited = started.elapsed();
     assert!(
-        took >= Duration::from_millis(300),
-        "waited the budget: {took:?}"
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(550),
+        "waited out the budget and no more: {waited:?}"
     );
     assert!(
-        took < Duration::from_secs(3),
-        "but not much longer: {took:?}"
+        count(&w.store.app_loads) - loads >= 3,
+        "read the record again after backing off"
     );
     assert!(reason.contains("another sync"), "{reason}");
     assert_eq!(retry_after, Duration::from_secs(12), "until the lease ends");
@@ -370,7 +433,7 @@ async fn given_live_lease_never_released_when_wait_budget_runs_out_then_transien
     assert_eq!(m.last().map(|m| m.syncs_failed), Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_expired_lease_of_dead_holder_when_sync_runs_then_it_takes_over_at_once() {
     let mut w = World::new();
     w.settings = SyncSettings {
@@ -381,18 +444,21 @@ async fn given_expired_lease_of_dead_holder_when_sync_runs_then_it_takes_over_at
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
     w.hold_lease("dead", w.clock.now_ms() + 20_000).await;
     w.clock.advance(Duration::from_secs(21));
+    let loads = count(&w.store.app_loads);
 
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let report = w
         .ctx()
         .sync(&w.req(Target::Release(5)))
         .await
         .expect("takes over");
 
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "no waiting on a dead lease"
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no back-off sleep on a dead lease"
     );
+    assert_eq!(count(&w.store.app_loads) - loads, 1, "no re-read either");
     assert_eq!(report.written, vec![k.clone()]);
     assert_eq!(w.env(P, ENV), Some(url(5)));
     let r = w.record().await;
@@ -400,7 +466,7 @@ async fn given_expired_lease_of_dead_holder_when_sync_runs_then_it_takes_over_at
     assert_eq!(r.links[&k].last_release_version, Some(5));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_lease_expiring_while_sync_waits_then_sync_takes_over() {
     let mut w = World::new();
     w.settings = SyncSettings {
@@ -410,6 +476,7 @@ async fn given_lease_expiring_while_sync_waits_then_sync_takes_over() {
     let k = w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
     w.hold_lease("stuck", w.clock.now_ms() + 20_000).await;
+    let loads = count(&w.store.app_loads);
 
     let ctx = Arc::new(w.ctx());
     let task = tokio::spawn({
@@ -417,13 +484,23 @@ async fn given_lease_expiring_while_sync_waits_then_sync_takes_over() {
         let req = w.req(Target::Release(5));
         async move { ctx.sync(&req).await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Waiting, not merely started: it found the lease live and read the record again.
+    until(Duration::from_secs(4), "the sync polls the lease", || {
+        count(&w.store.app_loads) >= loads + 2
+    })
+    .await;
     assert!(!task.is_finished());
+    assert_eq!(w.env(P, ENV), None);
     w.clock.advance(Duration::from_secs(20));
 
     let report = task.await.unwrap().expect("takes over after expiry");
     assert_eq!(report.written, vec![k]);
     assert_eq!(w.env(P, ENV), Some(url(5)));
+    assert_eq!(
+        w.record().await.lease_owner,
+        None,
+        "the stuck lease is gone"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use shared::ports::{IntegrationStore, Saved};
 use shared::tokens::{StoredTokens, TokenError, TokenManager};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 const P: &str = "p1";
@@ -116,10 +116,12 @@ async fn given_token_expiring_within_a_minute_then_refreshed_before_it_dies_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_containers_refreshing_concurrently_then_one_token_endpoint_call_and_all_get_the_fresh_token()
  {
+    let mut contended = 0;
     for round in 0..15u64 {
         let w = World::new();
         w.connect_with(P, tokens(Some(w.now_s() - 10))).await;
         *lock(&w.heroku.refresh_delay) = Duration::from_millis(20 + 10 * (round % 4));
+        let (loads, conflicts) = (count(&w.store.integration_loads), count(&w.store.conflicts));
         let containers: Vec<Arc<TokenManager>> = (0..(2 + round % 3))
             .map(|_| Arc::new(w.another_token_manager()))
             .collect();
@@ -152,6 +154,11 @@ async fn given_containers_refreshing_concurrently_then_one_token_endpoint_call_a
             );
         }
 
+        // A container that reads the integration found the token still stale; more than
+        // one doing so (or a lost lease write) means they raced for the refresh.
+        if count(&w.store.integration_loads) - loads > 1 || count(&w.store.conflicts) > conflicts {
+            contended += 1;
+        }
         assert_eq!(
             w.refreshes(),
             1,
@@ -176,6 +183,12 @@ async fn given_containers_refreshing_concurrently_then_one_token_endpoint_call_a
         assert_eq!(i.refresh_owner, None, "round {round}");
         assert_eq!(i.status, IntegrationStatus::Connected, "round {round}");
     }
+    // The barrier and the slow token endpoint only make overlap likely; this proves some
+    // round really had containers contend for one refresh.
+    assert!(
+        contended > 0,
+        "no round had two containers meet: the test exercised no race"
+    );
 }
 
 #[tokio::test]
@@ -240,7 +253,8 @@ async fn given_no_refresh_token_stored_then_revoked_without_calling_heroku() {
     );
 }
 
-#[tokio::test]
+// Paused clock: refresh back-offs run in virtual time, so "at once" below is exact.
+#[tokio::test(start_paused = true)]
 async fn given_transient_refresh_failure_then_transient_lease_released_and_next_try_refreshes() {
     for e in [
         HerokuError::Unavailable {
@@ -271,11 +285,11 @@ async fn given_transient_refresh_failure_then_transient_lease_released_and_next_
             "nothing lost"
         );
 
-        // At once, not after a lease timeout.
-        let started = Instant::now();
+        // At once, not after a lease timeout: no back-off sleep at all.
+        let started = tokio::time::Instant::now();
         let t = w.tokens.access_token(&project(P)).await.expect("retry");
         assert_eq!(t.expose(), "at-fresh-1");
-        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(started.elapsed(), Duration::ZERO, "{e:?}: waited");
         assert_eq!(w.refreshes(), 2);
     }
 }
@@ -306,18 +320,25 @@ async fn hold_refresh_lease(w: &World, until_ms: i64) {
     assert!(matches!(saved, Saved::Ok { .. }));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_refresh_lease_of_a_dead_container_when_it_expires_then_refresh_proceeds() {
     let w = World::new();
     w.connect_with(P, tokens(Some(w.now_s() - 10))).await;
     hold_refresh_lease(&w, w.clock.now_ms() + 15_000).await;
+    let loads = count(&w.store.integration_loads);
 
     let tm = Arc::new(w.another_token_manager());
     let task = tokio::spawn({
         let tm = tm.clone();
         async move { tm.access_token(&project(P)).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Waiting, not merely started: it found the lease taken and looked again.
+    until(
+        Duration::from_secs(4),
+        "the refresh lease is polled",
+        || count(&w.store.integration_loads) >= loads + 2,
+    )
+    .await;
     assert!(
         !task.is_finished(),
         "waits for the other container's refresh"
@@ -331,20 +352,26 @@ async fn given_refresh_lease_of_a_dead_container_when_it_expires_then_refresh_pr
     assert_eq!(w.integration().await.refresh_owner, None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_refresh_lease_held_throughout_then_transient_after_the_wait() {
     let w = World::new();
     w.connect_with(P, tokens(Some(w.now_s() - 10))).await;
     hold_refresh_lease(&w, w.clock.now_ms() + 15_000).await;
+    let loads = count(&w.store.integration_loads);
 
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let err = w.tokens.access_token(&project(P)).await.unwrap_err();
 
     assert!(matches!(err, TokenError::Transient(_)), "{err:?}");
+    // Virtual time: the whole refresh wait (5 s) of back-off sleeps, without taking 5 s.
     assert!(
-        started.elapsed() >= Duration::from_secs(4),
+        started.elapsed() >= Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+    assert!(
+        count(&w.store.integration_loads) - loads > 2,
+        "kept looking at the lease while waiting"
     );
     assert_eq!(w.refreshes(), 0);
     assert_eq!(

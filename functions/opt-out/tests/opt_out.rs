@@ -144,14 +144,19 @@ async fn given_a_connected_project_when_the_integration_is_deleted_then_everythi
         s.heroku.authorizations(&user).iter().all(|a| a.revoked),
         "authorization revoked at Heroku"
     );
+    // Gone, not merely unreadable: deleted without a recovery window, so AWS answers
+    // ResourceNotFound (a secret scheduled for deletion would answer InvalidRequest).
+    let read = s
+        .secrets
+        .get_secret_value()
+        .secret_id(&tokens)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error());
     assert!(
-        s.secrets
-            .get_secret_value()
-            .secret_id(&tokens)
-            .send()
-            .await
-            .is_err(),
-        "token secret gone"
+        matches!(&read, Err(e) if e.is_resource_not_found_exception()),
+        "token secret gone: {read:?}"
     );
     assert!(s.heroku.webhooks(&app).is_empty(), "subscription removed");
     assert_eq!(

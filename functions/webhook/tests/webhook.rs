@@ -222,10 +222,14 @@ async fn given_the_same_delivery_twice_then_one_write() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn given_deliveries_for_n_and_n_plus_1_racing_in_both_orders_then_newest_value_wins() {
-    let w = world().await;
+/// Twelve rounds of the deliveries for releases n and n+1 sent at once, in both orders
+/// (every third round in sequence, newest first). Returns the contention the concurrent
+/// rounds saw at moto: conditional writes refused, plus re-reads of the app record (a
+/// delivery reads it once, and again only after waiting on the other's lease or losing a
+/// conditional write to it).
+async fn race_n_and_n_plus_1(w: &World) -> usize {
     w.stack.heroku.set_delivery_mode(DeliveryMode::Hold);
+    let mut contention = 0;
     for round in 0..12 {
         w.stack.heroku.rotate_credentials(&w.app);
         w.stack.heroku.rotate_credentials(&w.app);
@@ -246,8 +250,15 @@ async fn given_deliveries_for_n_and_n_plus_1_racing_in_both_orders_then_newest_v
             assert_eq!(replay(&w.http, newer).await.0, 204);
             assert_eq!(replay(&w.http, older).await.0, 204);
         } else {
+            let reads = |p: &local::proxy::FaultProxy| p.calls().get("GetItem").copied();
+            let (reads_before, refused_before) = (
+                reads(&w.stack.proxy).unwrap_or(0),
+                w.stack.proxy.condition_failures(),
+            );
             let (a, b) = tokio::join!(replay(&w.http, first), replay(&w.http, second));
             assert_eq!((a.0, b.0), (204, 204), "round {round}: {a:?} {b:?}");
+            let rereads = (reads(&w.stack.proxy).unwrap_or(0) - reads_before).saturating_sub(2);
+            contention += rereads + w.stack.proxy.condition_failures() - refused_before;
         }
         assert_eq!(w.env().await.unwrap(), w.heroku_url(), "round {round}");
         assert_eq!(
@@ -255,6 +266,48 @@ async fn given_deliveries_for_n_and_n_plus_1_racing_in_both_orders_then_newest_v
             Some(newer.version)
         );
     }
+    contention
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_deliveries_for_n_and_n_plus_1_racing_in_both_orders_then_newest_value_wins() {
+    let w = world().await;
+    // The proxy's default: one request at moto at a time, DynamoDB's atomicity restored
+    // (moto's conditional writes are not atomic), races interleave whole requests.
+    w.stack.proxy.reset_calls();
+    let contention = race_n_and_n_plus_1(&w).await;
+    assert!(
+        contention > 0,
+        "the deliveries never met: the test exercised no race"
+    );
+    assert_eq!(
+        w.stack.proxy.max_concurrent_at_moto(),
+        1,
+        "serialised at the proxy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_deliveries_for_n_and_n_plus_1_racing_with_truly_concurrent_aws_calls_then_newest_value_wins()
+ {
+    let w = world().await;
+    // The run above never has two calls at moto at once. Here only writes to the same
+    // item or secret wait for each other, which is all DynamoDB itself orders (and all
+    // moto needs to keep conditional writes atomic): reads, and writes to different items
+    // (the env var secret while the other delivery reads the record, say), overlap.
+    w.stack
+        .proxy
+        .set_serialisation(local::proxy::Serialisation::CollidingWrites);
+    w.stack.proxy.reset_calls();
+    let contention = race_n_and_n_plus_1(&w).await;
+    assert!(
+        contention > 0,
+        "the deliveries never met: the test exercised no race"
+    );
+    assert!(
+        w.stack.proxy.max_concurrent_at_moto() >= 2,
+        "no two AWS calls were ever at moto together"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +323,11 @@ async fn given_heroku_503_then_503_with_retry_after_and_redelivery_syncs() {
 
     let (status, retry, text) = replay(&w.http, &d).await;
     assert_eq!(status, 503, "{text}");
-    assert!(retry.is_some(), "Retry-After present");
+    assert_eq!(
+        retry.as_deref(),
+        Some("5"),
+        "Heroku named no wait: the sync core's default"
+    );
     assert_eq!(w.env().await, before, "nothing written");
     let link = w.link_state().await;
     assert_eq!(link.last_release_version, link_before.last_release_version);
@@ -335,7 +392,11 @@ async fn given_aws_unreachable_then_503_and_redelivery_after_recovery_syncs() {
     let (status, retry, _) = replay(&w.http, &d).await;
     w.stack.proxy.set_blackhole(false);
     assert_eq!(status, 503);
-    assert!(retry.is_some());
+    assert_eq!(
+        retry.as_deref(),
+        Some("5"),
+        "AWS names no wait: the default"
+    );
     assert_eq!(w.env().await, before, "nothing written");
 
     assert_eq!(replay(&w.http, &d).await.0, 204);
@@ -352,7 +413,11 @@ async fn given_secrets_manager_failing_writes_then_503_lease_released_and_retry_
     w.stack.proxy.fail("PutSecretValue", 500);
     let (status, retry, _) = replay(&w.http, &d).await;
     assert_eq!(status, 503);
-    assert!(retry.is_some());
+    assert_eq!(
+        retry.as_deref(),
+        Some("5"),
+        "AWS names no wait: the default"
+    );
     assert_eq!(w.env().await, before);
     let record = w.stack.app_record(&w.app.id).await.unwrap();
     assert!(

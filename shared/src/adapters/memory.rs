@@ -21,6 +21,14 @@ pub struct MemoryStore {
     /// When set, every call fails as if DynamoDB were unreachable.
     pub down: AtomicBool,
     pub calls: AtomicUsize,
+    /// App record reads. A sync reads once, and again only after waiting on a live lease
+    /// or losing a conditional write: race tests use it to prove contention happened.
+    pub app_loads: AtomicUsize,
+    /// Integration reads: a token refresher reads it once; any more is a container that
+    /// found a refresh in progress or lost the refresh lease.
+    pub integration_loads: AtomicUsize,
+    /// Conditional writes (apps and integrations) refused because their guard failed.
+    pub conflicts: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -31,6 +39,11 @@ impl MemoryStore {
         } else {
             Ok(())
         }
+    }
+
+    fn conflict(&self) -> Result<Saved, StoreError> {
+        self.conflicts.fetch_add(1, Ordering::SeqCst);
+        Ok(Saved::Conflict)
     }
 
     fn guard_holds(current: Option<&AppRecord>, guard: &Guard) -> bool {
@@ -56,6 +69,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AppStore for MemoryStore {
     async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
         self.enter()?;
+        self.app_loads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.apps).get(app).cloned())
     }
 
@@ -63,7 +77,7 @@ impl AppStore for MemoryStore {
         self.enter()?;
         let mut apps = lock(&self.apps);
         if !Self::guard_holds(apps.get(&record.app_id), &guard) {
-            return Ok(Saved::Conflict);
+            return self.conflict();
         }
         let mut next = record.clone();
         next.generation += 1;
@@ -88,7 +102,7 @@ impl AppStore for MemoryStore {
                 .get(&key)
                 .is_none_or(|e| e.app_id == entry.app_id && e.config_var == entry.config_var);
         if !entry_ok || !Self::guard_holds(apps.get(&record.app_id), &guard) {
-            return Ok(Saved::Conflict);
+            return self.conflict();
         }
         let mut next = record.clone();
         next.generation += 1;
@@ -126,6 +140,7 @@ impl IntegrationStore for MemoryStore {
         project: &ProjectId,
     ) -> Result<Option<Integration>, StoreError> {
         self.enter()?;
+        self.integration_loads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.integrations).get(project).cloned())
     }
 
@@ -138,7 +153,7 @@ impl IntegrationStore for MemoryStore {
         let mut all = lock(&self.integrations);
         let current = all.get(&integration.project_id).map(|i| i.generation);
         if current != expected_generation {
-            return Ok(Saved::Conflict);
+            return self.conflict();
         }
         let mut next = integration.clone();
         next.generation = expected_generation.map_or(1, |g| g + 1);

@@ -542,6 +542,25 @@ impl World {
     }
 }
 
+/// Polls `done` until it holds. Under a paused clock the 1 ms naps are virtual, so this
+/// follows the code under test step by step; `limit` only catches code that stopped
+/// making progress (liveness), it says nothing about speed.
+pub async fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Reads one of the in-memory adapters' counters.
+pub fn count(c: &AtomicUsize) -> usize {
+    c.load(Ordering::SeqCst)
+}
+
 pub fn url(n: u64) -> String {
     format!("postgres://u{n}:secret-{n}@db.example.com:5432/d1")
 }
