@@ -49,7 +49,7 @@ browser-test: $(STAMP) ## The reference console at /console, driven in headless 
 	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "==> Installing Debian's chromium and chromium-driver (apt-get)"; \
-			apt-get update && apt-get install -y chromium chromium-driver; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
 		else \
 			echo "error: the browser test needs $(CHROMIUM) and $(CHROMEDRIVER):" >&2; \
 			echo "       sudo apt-get install chromium chromium-driver   (Debian/Ubuntu)" >&2; \
