@@ -288,8 +288,8 @@ pub fn samples() -> Vec<Sample> {
             ..sample(
                 "webhook/malformed.json",
                 "webhook",
-                400,
-                "a signed body that is not JSON",
+                202,
+                "a signed body that is not JSON (answered 2xx: Heroku would retry a 4xx for 72 hours)",
                 "POST",
                 "/webhooks/heroku".into(),
                 Some("{\"resource\": \"release\",".into()),

@@ -14,6 +14,9 @@ pub struct SyncMetrics {
     pub syncs_failed: u64,
     /// Seconds from the release's `created_at` to the env var written.
     pub release_to_written: Option<f64>,
+    /// Validly signed deliveries we can never use (not JSON, no app or version):
+    /// answered 2xx so Heroku stops retrying, and counted so someone can look.
+    pub deliveries_unusable: u64,
 }
 
 pub trait MetricsSink: Send + Sync {
@@ -43,6 +46,10 @@ impl EmfStdout {
             "SyncsDone": m.syncs_done,
             "SyncsFailed": m.syncs_failed,
         });
+        if m.deliveries_unusable > 0 {
+            metrics.push(serde_json::json!({"Name": "DeliveriesUnusable", "Unit": "Count"}));
+            doc["DeliveriesUnusable"] = serde_json::json!(m.deliveries_unusable);
+        }
         if let Some(s) = m.release_to_written {
             metrics.push(serde_json::json!({"Name": "ReleaseToWrittenSeconds", "Unit": "Seconds"}));
             doc["ReleaseToWrittenSeconds"] = serde_json::json!(s);
@@ -92,6 +99,7 @@ mod tests {
                 syncs_done: 2,
                 syncs_failed: 0,
                 release_to_written: Some(1.5),
+                deliveries_unusable: 1,
             },
             1000,
         );
@@ -107,6 +115,8 @@ mod tests {
         }
         assert_eq!(v["SyncsDone"], 2);
         assert_eq!(v["ReleaseToWrittenSeconds"], 1.5);
+        assert_eq!(v["DeliveriesUnusable"], 1);
+        assert!(declared.contains(&"DeliveriesUnusable"));
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
     }
 }

@@ -23,6 +23,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub sync: SyncContext,
     pub signing_key: SigningKey,
+    pub metrics: Arc<dyn MetricsSink>,
 }
 
 impl Services {
@@ -61,7 +62,7 @@ impl Services {
             heroku: heroku.clone() as Arc<dyn HerokuApi>,
             tokens: tokens.clone(),
             clock: clock.clone(),
-            metrics,
+            metrics: metrics.clone(),
             settings: SyncSettings::default(),
         };
         let signing_key = SigningKey::new(
@@ -79,6 +80,7 @@ impl Services {
             names,
             clock,
             sync,
+            metrics,
         })
     }
 }

@@ -12,6 +12,7 @@ use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 use shared::domain::AppId;
 use shared::http::{self, ApiError, Function};
+use shared::metrics::SyncMetrics;
 use shared::services::Services;
 use shared::sync::{SyncError, SyncRequest, Target};
 use std::sync::Arc;
@@ -81,7 +82,10 @@ impl Webhook {
             return Err(ApiError::unauthorized("signature does not match"));
         }
 
-        let delivery = Delivery::parse(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let delivery = match Delivery::parse(body) {
+            Ok(d) => d,
+            Err(e) => return Ok(self.unusable(&e.to_string())),
+        };
         let span = tracing::Span::current();
         if let Some(id) = &delivery.delivery_id {
             span.record("delivery_id", id.as_str());
@@ -101,11 +105,12 @@ impl Webhook {
             return Ok(http::no_content());
         }
         let (Some(app_id), Some(version)) = (release.app_id.as_deref(), release.version) else {
-            return Err(ApiError::unprocessable(
-                "release without data.app.id or data.version",
-            ));
+            return Ok(self.unusable("release without data.app.id or data.version"));
         };
-        let app_id = AppId::parse(app_id).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        let app_id = match AppId::parse(app_id) {
+            Ok(a) => a,
+            Err(e) => return Ok(self.unusable(&format!("data.app.id: {e}"))),
+        };
         span.record("app_id", app_id.as_str());
         span.record("version", version);
 
@@ -141,6 +146,23 @@ impl Webhook {
                 Err(ApiError::internal("internal error"))
             }
         }
+    }
+}
+
+impl Webhook {
+    /// A delivery signed with our key (so from Heroku) that we can never act on: 202, a
+    /// warning and a `DeliveriesUnusable` count. A 4xx would make Heroku redeliver it for
+    /// 72 hours, and it would never get better (docs/contract.md, "Webhook semantics").
+    fn unusable(&self, why: &str) -> Response<Body> {
+        tracing::warn!(reason = why, "ignored: a signed delivery we can never use");
+        self.svc.metrics.record(&SyncMetrics {
+            deliveries_unusable: 1,
+            ..SyncMetrics::default()
+        });
+        Response::builder()
+            .status(202)
+            .body(Body::Empty)
+            .unwrap_or_default()
     }
 }
 

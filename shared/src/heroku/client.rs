@@ -462,7 +462,7 @@ async fn error_from(resp: Response) -> HerokuError {
         .message
         .or(body.error_description)
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    message.truncate(300);
+    clip(&mut message, 300);
     match status {
         StatusCode::UNAUTHORIZED if id != "invalid_grant" => HerokuError::Unauthorized,
         StatusCode::FORBIDDEN => HerokuError::Forbidden(message),
@@ -489,5 +489,37 @@ mod erased {
         fn to_json(&self) -> Vec<u8> {
             serde_json::to_vec(self).unwrap_or_default()
         }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes at a character boundary: Heroku's messages are
+/// user-visible text in any language, and `String::truncate` panics inside a character.
+fn clip(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_is_clipped_at_a_character_boundary() {
+        // Multi-byte characters of 2, 3 and 4 bytes, shifted so that byte 300 falls
+        // inside one of them for some shift: `String::truncate(300)` panicked there.
+        for pad in 0..4 {
+            let mut m = "x".repeat(pad) + &"é€😀".repeat(200);
+            clip(&mut m, 300);
+            assert!(m.len() <= 300 && m.len() >= 297, "{pad}: {}", m.len());
+            assert!(m.starts_with(&"x".repeat(pad)));
+        }
+        let mut short = "déjà vu".to_owned();
+        clip(&mut short, 300);
+        assert_eq!(short, "déjà vu");
     }
 }
