@@ -80,7 +80,7 @@ check-template: $(STAMP) ## template.yaml and docs/openapi.yaml: sam validate --
 	openapi-spec-validator docs/openapi.yaml
 	@echo "==> template.yaml and docs/openapi.yaml against shared::http::ROUTES"
 	@# --workspace, not -p deploy-tests: the same feature set as `make unit`, so no rebuild.
-	cargo test --locked --workspace --test template --test openapi
+	cargo test --locked --workspace --test checks
 
 dev: $(STAMP) ## The local stack in the foreground on 127.0.0.1:$(PORT)
 	cargo run --locked -p devserver --bin dev -- --port $(PORT)

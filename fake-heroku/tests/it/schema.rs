@@ -1,13 +1,12 @@
 //! Every Platform API route the fake serves is in Heroku's schema, and every response it gives
 //! there validates against that link's target schema.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::schema::{Schema, normalise_href};
-use common::{Api, Resp, setup};
+use crate::common::schema::{Schema, normalise_href};
+use crate::common::{Api, Resp, setup};
 use fake_heroku::API_ROUTES;
 use serde_json::{Value, json};
 

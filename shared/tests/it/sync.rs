@@ -1,7 +1,6 @@
 //! The sync core against the in-memory adapters and a scripted Heroku: ordering,
 //! de-duplication, leases, partial failures, and what a sync records on each link.
 
-mod support;
 
 use shared::clock::Clock;
 use shared::domain::{Fingerprint, HistoryKind, LinkStatus};
@@ -10,7 +9,7 @@ use shared::ports::VaultError;
 use shared::sync::{SyncError, SyncReport, SyncRequest, SyncSettings, Target};
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 const P: &str = "p1";
 const ENV: &str = "PG_DATABASE_URL";

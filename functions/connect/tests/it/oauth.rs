@@ -1,9 +1,8 @@
 //! The OAuth round trip against the fake Heroku over HTTP, and every way a state can be
 //! wrong without connecting anything.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use fake_heroku::AuthorizeDecision;
 use local::client::query;
 use shared::domain::ProjectId;

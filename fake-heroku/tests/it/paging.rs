@@ -1,10 +1,9 @@
 //! List paging: `Range` in, 206 + `Next-Range` while more remain, 200 at the end.
 
-mod common;
 
 use std::collections::BTreeSet;
 
-use common::setup;
+use crate::common::setup;
 
 #[tokio::test]
 async fn two_hundred_fifty_addons_come_back_in_two_pages_without_gaps_or_repeats() {

@@ -1,10 +1,9 @@
 //! Heroku OAuth: the authorize redirect, code exchange, refresh rotation and revocation.
 
-mod common;
 
 use std::collections::HashMap;
 
-use common::{Api, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, http};
+use crate::common::{Api, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, http};
 use fake_heroku::{AuthorizeDecision, FakeHeroku, User};
 use serde_json::Value;
 

@@ -1,11 +1,11 @@
 //! The `/_fake/` control routes and the `fake-heroku` binary, as a dev stack drives them.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{Api, CLIENT_ID, http};
+use crate::common::{Api, CLIENT_ID, http};
 use fake_heroku::FakeHeroku;
 use serde_json::{Value, json};
 

@@ -1,10 +1,10 @@
 //! Config vars: releases keep snapshots, Postgres provisioning/attachment/rotation set URLs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Api, setup};
+use crate::common::{Api, setup};
 use serde_json::json;
 
 #[tokio::test]

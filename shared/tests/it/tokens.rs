@@ -2,7 +2,6 @@
 //! containers (several `TokenManager`s over one store and vault), rotated refresh tokens
 //! never lost, and rejected or failed refreshes reported as what they are.
 
-mod support;
 
 use shared::clock::Clock;
 use shared::domain::IntegrationStatus;
@@ -12,7 +11,7 @@ use shared::tokens::{StoredTokens, TokenError, TokenManager};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 const P: &str = "p1";
 

@@ -1,8 +1,7 @@
 //! Linking, the database list, the trial database, and every bad request, over HTTP.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// name, client, method, path, body, expected status, expected error code
 type Case<'a> = (

@@ -1,10 +1,10 @@
 //! Webhook delivery: envelope, signature over the raw bytes, sync retries, Hold mode.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Api, Receiver, hmac_b64, setup};
+use crate::common::{Api, Receiver, hmac_b64, setup};
 use fake_heroku::{App, DeliveryMode, FakeHeroku};
 use serde_json::{Value, json};
 

@@ -1,10 +1,9 @@
 //! Faults, latency, the Accept and auth gate, and the rate-limit pool.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ACCEPT, Api, http, setup};
+use crate::common::{ACCEPT, Api, http, setup};
 use fake_heroku::Fault;
 use serde_json::json;
 

@@ -1,0 +1,11 @@
+//! The shared crate's integration tests: adapters against moto, the Heroku client against the fake, the sync core and token refresh.
+//!
+//! One test binary for the crate (one link step instead of 4, which matters
+//! with the AWS SDK on two cores); each file below was its own binary before.
+
+mod support;
+
+mod aws_adapters;
+mod heroku_client;
+mod sync;
+mod tokens;
