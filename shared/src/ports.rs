@@ -25,6 +25,11 @@ pub enum VaultError {
     Unavailable(String),
     #[error("secret {0} is scheduled for deletion")]
     PendingDeletion(String),
+    /// Refused for a reason retrying will not fix (access denied, the KMS key disabled
+    /// or denied, a validation error). Carries the error code only, never AWS's message
+    /// (it can name the caller's ARN and account).
+    #[error("secrets store refused the request ({0})")]
+    Refused(String),
     #[error("secrets store error: {0}")]
     Other(String),
 }

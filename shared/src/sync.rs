@@ -280,7 +280,9 @@ impl SyncContext {
 
             let (outcome, write_error) = self.write_values(&leased, &plan, &lease).await;
             plan::apply(&mut leased, &plan, self.clock.now(), &outcome, &mut report);
-            leased.set_lease(None);
+            // A write in doubt keeps the lease until it expires: no other writer may start
+            // before that write can no longer land (write_margin > the client's timeout).
+            leased.set_lease(outcome.in_doubt.then(|| lease.clone()));
             match self
                 .apps
                 .save_app(
@@ -453,7 +455,7 @@ impl SyncContext {
                     )),
                 );
             }
-            let token = idempotency_token(key, version, fingerprint);
+            let token = idempotency_token(&lease.owner, key, version, fingerprint);
             match self
                 .env
                 .write_env_var(&link.project_id, &link.env_var, value, &token)
@@ -470,10 +472,30 @@ impl SyncContext {
                         "the env var secret is scheduled for deletion; restore it to resume the sync".into(),
                     );
                 }
-                Err(e) => {
+                Err(VaultError::Unavailable(e)) => {
+                    // The write may still land (a timeout after sending, a dropped
+                    // connection): the lease must not be freed for someone else's write
+                    // until this one can no longer arrive.
+                    outcome.in_doubt = true;
                     return (
                         outcome,
                         Some(SyncError::transient(format!("Secrets Manager: {e}"))),
+                    );
+                }
+                Err(refused) => {
+                    // Permanent for this secret (permissions, its KMS key, a request it
+                    // will never accept): shown on this link, and the app's other links
+                    // still sync. Only the error code: AWS's message can name the
+                    // function's role ARN and the account.
+                    let code = refused_code(&refused);
+                    tracing::error!(link = %key, code = %code, "Secrets Manager refused the write");
+                    outcome.refused.insert(
+                        key.clone(),
+                        format!(
+                            "Secrets Manager refused to write the env var secret ({code}); the \
+                             operator must fix the function's permissions or the secret's KMS \
+                             key, then resync"
+                        ),
                     );
                 }
             }
@@ -482,10 +504,31 @@ impl SyncContext {
     }
 }
 
-/// Same link, version and value give the same token, so Secrets Manager treats a retried
-/// write as the same write instead of piling up versions.
-fn idempotency_token(key: &LinkKey, version: u64, fingerprint: &Fingerprint) -> String {
+/// The error code of a refused write ("AccessDeniedException"), never AWS's message.
+fn refused_code(e: &VaultError) -> String {
+    match e {
+        VaultError::Refused(code) => code.clone(),
+        // `Other` carries "Code: message".
+        VaultError::Other(m) => m.split(':').next().unwrap_or("Unknown").trim().to_owned(),
+        VaultError::Unavailable(_) => "Unavailable".into(),
+        VaultError::PendingDeletion(_) => "PendingDeletion".into(),
+    }
+}
+
+/// One token per write attempt: the lease owner (new for every lease taken), link,
+/// version and value. Secrets Manager's own retries of one call reuse it (no duplicate
+/// version); a later attempt, even of the same value, gets a new one. Secrets Manager
+/// silently ignores a write whose token it has seen, so a token reused across attempts
+/// could leave an older value current after the newer write was redone.
+fn idempotency_token(
+    lease_owner: &str,
+    key: &LinkKey,
+    version: u64,
+    fingerprint: &Fingerprint,
+) -> String {
     let mut h = Sha256::new();
+    h.update(lease_owner.as_bytes());
+    h.update(b"\0");
     h.update(key.as_str().as_bytes());
     h.update(version.to_be_bytes());
     h.update(fingerprint.as_str().as_bytes());

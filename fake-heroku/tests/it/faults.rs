@@ -1,6 +1,5 @@
 //! Faults, latency, the Accept and auth gate, and the rate-limit pool.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::{ACCEPT, Api, http, setup};

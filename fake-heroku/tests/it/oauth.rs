@@ -1,6 +1,5 @@
 //! Heroku OAuth: the authorize redirect, code exchange, refresh rotation and revocation.
 
-
 use std::collections::HashMap;
 
 use crate::common::{Api, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, http};

@@ -1,6 +1,5 @@
 //! List paging: `Range` in, 206 + `Next-Range` while more remain, 200 at the end.
 
-
 use std::collections::BTreeSet;
 
 use crate::common::setup;

@@ -1,7 +1,6 @@
 //! Every Platform API route the fake serves is in Heroku's schema, and every response it gives
 //! there validates against that link's target schema.
 
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 

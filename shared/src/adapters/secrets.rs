@@ -33,6 +33,8 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(err: &SdkError<E>) -> Vau
                 )
             {
                 VaultError::Unavailable(message)
+            } else if is_permanent(code) {
+                VaultError::Refused(code.to_owned())
             } else {
                 VaultError::Other(message)
             }
@@ -44,6 +46,26 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(err: &SdkError<E>) -> Vau
         SdkError::ResponseError(_) => VaultError::Unavailable("unreadable response".into()),
         _ => VaultError::Other("request could not be built".into()),
     }
+}
+
+/// Errors that will be the same on every retry: permissions, the secret's KMS key, a
+/// request Secrets Manager will never accept. (Deletion is handled on its own.)
+fn is_permanent(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
+            | "EncryptionFailure"
+            | "DecryptionFailure"
+            | "KMSAccessDeniedException"
+            | "KMSDisabledException"
+            | "KMSInvalidStateException"
+            | "KMSNotFoundException"
+            | "ValidationException"
+            | "InvalidParameterException"
+            | "MalformedPolicyDocumentException"
+    )
 }
 
 fn marked_for_deletion<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {

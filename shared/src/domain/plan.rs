@@ -47,6 +47,9 @@ pub struct Plan {
 pub struct WriteOutcome {
     pub written: BTreeSet<LinkKey>,
     pub refused: BTreeMap<LinkKey, String>,
+    /// A write failed in a way that does not say whether it landed (a timeout after
+    /// sending): it may still arrive, so its lease must run out before anyone writes.
+    pub in_doubt: bool,
 }
 
 /// What one sync did, link by link. Never holds a value.

@@ -1,7 +1,7 @@
 //! The sync core against the in-memory adapters and a scripted Heroku: ordering,
 //! de-duplication, leases, partial failures, and what a sync records on each link.
 
-
+use crate::support::*;
 use shared::clock::Clock;
 use shared::domain::{Fingerprint, HistoryKind, LinkStatus};
 use shared::heroku::HerokuError;
@@ -9,7 +9,6 @@ use shared::ports::VaultError;
 use shared::sync::{SyncError, SyncReport, SyncRequest, SyncSettings, Target};
 use std::sync::Arc;
 use std::time::Duration;
-use crate::support::*;
 
 const P: &str = "p1";
 const ENV: &str = "PG_DATABASE_URL";
@@ -588,7 +587,8 @@ async fn given_lease_running_out_between_two_writes_then_second_is_not_started()
 }
 
 #[tokio::test]
-async fn given_env_write_failing_then_transient_nothing_recorded_as_synced_and_lease_released() {
+async fn given_env_write_failing_then_transient_nothing_recorded_as_synced_and_lease_kept_until_it_expires()
+ {
     let w = World::new();
     let k = w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
@@ -602,15 +602,18 @@ async fn given_env_write_failing_then_transient_nothing_recorded_as_synced_and_l
     assert!(reason.contains("Secrets Manager"), "{reason}");
     assert_eq!(w.env(P, ENV), None);
     let r = w.record().await;
-    assert_eq!(r.lease_owner, None, "lease released after the failed write");
-    assert_eq!(r.lease_until_ms, None);
+    // The failed write may still land (issue 10, item 3): nobody else writes before the
+    // lease it was made under runs out.
+    assert!(r.lease_owner.is_some(), "lease kept after a write in doubt");
+    assert!(r.lease_until_ms.is_some_and(|u| u > w.clock.now_ms()));
     let link = &r.links[&k];
     assert_eq!(link.last_release_version, None, "not recorded as synced");
     assert_eq!(link.fingerprint, None);
     assert_eq!(link.last_synced_at, None);
     assert!(link.history.iter().all(|h| h.kind != HistoryKind::Synced));
 
-    // Heroku's redelivery finishes the job.
+    // Heroku's redelivery, after the lease has run out, finishes the job.
+    w.clock.advance(w.settings.lease + Duration::from_secs(1));
     let report = ctx.sync(&w.req(Target::Release(5))).await.expect("retry");
     assert_eq!(report.written, vec![k.clone()]);
     assert_eq!(w.env(P, ENV), Some(url(5)));
@@ -1222,4 +1225,211 @@ async fn given_slow_heroku_answer_then_the_lease_is_counted_from_when_it_is_take
 
     assert_eq!(report.written, vec![k]);
     assert_eq!(w.env(P, ENV), Some(url(5)));
+}
+
+/// An app store that refuses the next lease-holder commit as if DynamoDB were down,
+/// without saving: a sync whose secret write landed but whose commit did not.
+struct CommitFails {
+    inner: Arc<shared::adapters::MemoryStore>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::AppStore for CommitFails {
+    async fn load_app(
+        &self,
+        app: &shared::domain::AppId,
+    ) -> Result<Option<shared::domain::AppRecord>, shared::ports::StoreError> {
+        self.inner.load_app(app).await
+    }
+    async fn save_app(
+        &self,
+        record: &shared::domain::AppRecord,
+        guard: shared::ports::Guard,
+    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
+        if matches!(guard, shared::ports::Guard::LeaseHolder { .. })
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(shared::ports::StoreError::Unavailable("injected".into()));
+        }
+        self.inner.save_app(record, guard).await
+    }
+    async fn save_app_with_entry(
+        &self,
+        record: &shared::domain::AppRecord,
+        guard: shared::ports::Guard,
+        entry: &shared::ports::DirectoryEntry,
+        replace: bool,
+    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
+        self.inner
+            .save_app_with_entry(record, guard, entry, replace)
+            .await
+    }
+    async fn directory_entry(
+        &self,
+        project: &shared::domain::ProjectId,
+        env_var: &shared::domain::EnvVarName,
+    ) -> Result<Option<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
+        self.inner.directory_entry(project, env_var).await
+    }
+    async fn directory(
+        &self,
+        project: &shared::domain::ProjectId,
+    ) -> Result<Vec<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
+        self.inner.directory(project).await
+    }
+}
+
+/// Issue 10, item 1. v12 is written but its commit fails; once the lease has expired a
+/// late v11 is written over it; then v12 is redelivered. With a write token derived from
+/// (link, version, value) alone, Secrets Manager ignored the second v12 write (same token
+/// as the first) and the secret kept v11's value while the link said v12.
+#[tokio::test(start_paused = true)]
+async fn given_a_newer_write_undone_by_an_older_one_when_the_newer_is_redelivered_then_the_secret_holds_it()
+ {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(11, &[("DATABASE_URL", &url(11))]);
+    w.heroku.release(12, &[("DATABASE_URL", &url(12))]);
+    let failing = Arc::new(CommitFails {
+        inner: w.store.clone(),
+        armed: std::sync::atomic::AtomicBool::new(true),
+    });
+    let mut ctx = w.ctx();
+    ctx.apps = failing.clone();
+
+    expect_transient(ctx.sync(&w.req(Target::Release(12))).await);
+    assert_eq!(w.env(P, ENV), Some(url(12)), "v12's write landed");
+    w.clock.advance(w.settings.lease + Duration::from_secs(1));
+    ctx.sync(&w.req(Target::Release(11)))
+        .await
+        .expect("late v11");
+    assert_eq!(
+        w.env(P, ENV),
+        Some(url(11)),
+        "the late v11 was written over it"
+    );
+
+    let report = ctx
+        .sync(&w.req(Target::Release(12)))
+        .await
+        .expect("v12 again");
+    assert_eq!(report.written, vec![k.clone()]);
+    assert_eq!(w.link_state(&k).await.last_release_version, Some(12));
+    assert_eq!(
+        w.env(P, ENV),
+        Some(url(12)),
+        "the link says v12, so the secret must hold v12's value"
+    );
+}
+
+/// Issue 10, item 3. A write that timed out may still land later: the lease must stay
+/// held until it expires, or the next sync could write first and be overwritten by the
+/// abandoned request.
+#[tokio::test(start_paused = true)]
+async fn given_a_write_in_doubt_then_no_other_write_starts_before_its_lease_expires() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let timed_out = w.ctx_with(Arc::new(FailingSink(VaultError::Unavailable(
+        "timed out".into(),
+    ))));
+    expect_transient(timed_out.sync(&w.req(Target::Release(5))).await);
+
+    let record = w.record().await;
+    assert!(
+        record.live_lease(w.clock.now_ms()).is_some(),
+        "the lease is kept after a write in doubt: {record:?}"
+    );
+    let (reason, _) = expect_transient(w.ctx().sync(&w.req(Target::Release(5))).await);
+    assert!(reason.contains("still running"), "{reason}");
+    assert_eq!(w.env(P, ENV), None, "nobody wrote while the lease was held");
+
+    w.clock.advance(w.settings.lease + Duration::from_secs(1));
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("after expiry");
+    assert_eq!(report.written, vec![k]);
+    assert_eq!(w.env(P, ENV), Some(url(5)));
+}
+
+/// An env var sink that refuses writes to one env var, as Secrets Manager does when the
+/// function may not write that secret (its KMS key, say), and writes the others.
+struct RefusesOne {
+    inner: shared::adapters::SecretsEnvSink,
+    env_var: &'static str,
+    error: VaultError,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::EnvVarSink for RefusesOne {
+    async fn write_env_var(
+        &self,
+        project: &shared::domain::ProjectId,
+        env_var: &shared::domain::EnvVarName,
+        value: &secrecy::SecretString,
+        token: &str,
+    ) -> Result<(), VaultError> {
+        if env_var.as_str() == self.env_var {
+            return Err(self.error.clone());
+        }
+        self.inner
+            .write_env_var(project, env_var, value, token)
+            .await
+    }
+}
+
+/// Issue 10, item 4. A permanent Secrets Manager error on one link used to fail the
+/// whole delivery (503 for 72 hours, every other link of the app blocked) and never
+/// showed on the link. It is now that link's `last_error` (the code, never AWS's text
+/// with ARNs), and the app's other links sync.
+#[tokio::test]
+async fn given_secrets_manager_refusing_one_link_then_it_shows_why_and_the_others_sync() {
+    for error in [
+        VaultError::Refused("KMSDisabledException".into()),
+        VaultError::Other(
+            "AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/fn/x is not \
+             authorized to perform: secretsmanager:PutSecretValue"
+                .into(),
+        ),
+    ] {
+        let w = World::new();
+        w.connect(P).await;
+        let good = w.link(P, ENV, "DATABASE_URL");
+        let bad = w.link(P, "OTHER_URL", "DATABASE_URL");
+        let (good_key, bad_key) = (good.key(), bad.key());
+        w.save_links(vec![good, bad]).await;
+        w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+        let ctx = w.ctx_with(Arc::new(RefusesOne {
+            inner: shared::adapters::SecretsEnvSink::new(w.vault.clone(), w.names.clone()),
+            env_var: "OTHER_URL",
+            error: error.clone(),
+        }));
+
+        let report = ctx
+            .sync(&w.req(Target::Release(5)))
+            .await
+            .expect("answered 2xx: retrying would not help");
+
+        assert_eq!(report.written, vec![good_key.clone()], "{error:?}");
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert_eq!(w.env(P, ENV), Some(url(5)));
+        let shown = w
+            .link_state(&bad_key)
+            .await
+            .last_error
+            .expect("shown on the link");
+        let code = match &error {
+            VaultError::Refused(c) => c.clone(),
+            _ => "AccessDeniedException".into(),
+        };
+        assert!(shown.contains(&code), "{shown}");
+        assert!(
+            !shown.contains("arn:") && !shown.contains("123456789012"),
+            "no ARN or account id on the link: {shown}"
+        );
+        assert_eq!(w.link_state(&good_key).await.last_error, None);
+    }
 }

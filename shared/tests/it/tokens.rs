@@ -2,7 +2,7 @@
 //! containers (several `TokenManager`s over one store and vault), rotated refresh tokens
 //! never lost, and rejected or failed refreshes reported as what they are.
 
-
+use crate::support::*;
 use shared::clock::Clock;
 use shared::domain::IntegrationStatus;
 use shared::heroku::{AccessToken, HerokuError};
@@ -11,7 +11,6 @@ use shared::tokens::{StoredTokens, TokenError, TokenManager};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use crate::support::*;
 
 const P: &str = "p1";
 

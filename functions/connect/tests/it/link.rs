@@ -1,6 +1,5 @@
 //! Linking, the database list, the trial database, and every bad request, over HTTP.
 
-
 use crate::common::*;
 
 /// name, client, method, path, body, expected status, expected error code

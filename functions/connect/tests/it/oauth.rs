@@ -1,7 +1,6 @@
 //! The OAuth round trip against the fake Heroku over HTTP, and every way a state can be
 //! wrong without connecting anything.
 
-
 use crate::common::*;
 use fake_heroku::AuthorizeDecision;
 use local::client::query;
