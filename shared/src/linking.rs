@@ -51,6 +51,7 @@ impl From<TokenError> for LinkError {
             TokenError::NotConnected => LinkError::NotConnected,
             TokenError::Revoked(_) => LinkError::Reconnect,
             TokenError::Transient(m) => LinkError::Unavailable(m),
+            e @ TokenError::ClientRejected(_) => LinkError::Unavailable(e.to_string()),
             TokenError::Internal(m) => LinkError::Internal(m),
         }
     }

@@ -302,6 +302,8 @@ async fn delete_webhook(
     let token = match svc.tokens.access_token(project).await {
         Ok(t) => t,
         Err(crate::tokens::TokenError::Transient(m)) => return Step::Later(m),
+        // Our OAuth client is broken, not the grant: retry once the operator fixed it.
+        Err(e @ crate::tokens::TokenError::ClientRejected(_)) => return Step::Later(e.to_string()),
         Err(_) => return Step::Done,
     };
     match svc
@@ -334,6 +336,10 @@ async fn revoke(
                 }
             },
             Err(crate::tokens::TokenError::Transient(m)) => return Step::Later(m),
+            // Not revoked yet, so the tokens must stay to revoke with later.
+            Err(e @ crate::tokens::TokenError::ClientRejected(_)) => {
+                return Step::Later(e.to_string());
+            }
             Err(_) => {}
         }
     }

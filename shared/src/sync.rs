@@ -538,6 +538,11 @@ fn idempotency_token(
 fn token_failure<T>(e: TokenError) -> Result<Result<T, String>, SyncError> {
     match e {
         TokenError::Transient(m) => Err(SyncError::transient(m)),
+        // The operator's to fix; Heroku's redeliveries sync once it is.
+        e @ TokenError::ClientRejected(_) => Err(SyncError::Transient {
+            reason: e.to_string(),
+            retry_after: Duration::from_secs(60),
+        }),
         TokenError::Internal(m) => Err(SyncError::Internal(m)),
         other => Ok(Err(other.to_string())),
     }

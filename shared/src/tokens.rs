@@ -85,6 +85,13 @@ pub enum TokenError {
     Revoked(String),
     #[error("{0}")]
     Transient(String),
+    /// Heroku refused *our OAuth client* (`invalid_client`: the client secret rotated
+    /// without updating ours, a wrong `HEROKU_OAUTH_CLIENT_ID` or `HEROKU_ID_URL`). Not the
+    /// user's grant: nobody must reconnect, and syncing resumes once the operator fixes it.
+    #[error(
+        "Heroku refused this service's OAuth client ({0}); the operator must check the client id and secret"
+    )]
+    ClientRejected(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -306,11 +313,24 @@ impl TokenManager {
         // Release the lease whatever happened; record a rejected refresh for the status page.
         integration.refresh_owner = None;
         integration.refresh_until_ms = None;
-        if let Err(TokenError::Revoked(reason)) = &outcome {
-            integration.status = IntegrationStatus::NeedsReconnect;
-            integration.last_error = Some(format!(
-                "Heroku rejected the refresh token ({reason}); reconnect Heroku"
-            ));
+        match &outcome {
+            Err(TokenError::Revoked(reason)) => {
+                integration.status = IntegrationStatus::NeedsReconnect;
+                integration.last_error = Some(format!(
+                    "Heroku rejected the refresh token ({reason}); reconnect Heroku"
+                ));
+            }
+            // Shown, but the grant stays usable: the next refresh after the fix works.
+            Err(e @ TokenError::ClientRejected(_)) => integration.last_error = Some(e.to_string()),
+            Ok(_)
+                if integration
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|m| m.contains("OAuth client")) =>
+            {
+                integration.last_error = None;
+            }
+            _ => {}
         }
         let expected = integration.generation;
         if let Err(e) = self
@@ -346,8 +366,15 @@ impl TokenManager {
         {
             Ok(grant) => grant,
             Err(e) if e.is_transient() => return Err(TokenError::Transient(e.to_string())),
-            Err(HerokuError::Rejected { id, .. }) => return Err(TokenError::Revoked(id)),
-            Err(e) => return Err(TokenError::Revoked(e.to_string())),
+            // Only a refused refresh token means the user's grant is gone (RFC 6749 5.2).
+            Err(HerokuError::Rejected { id, .. }) if id == "invalid_grant" => {
+                return Err(TokenError::Revoked(id));
+            }
+            Err(HerokuError::Rejected { id, .. }) => return Err(TokenError::ClientRejected(id)),
+            Err(HerokuError::Unauthorized) => {
+                return Err(TokenError::ClientRejected("invalid_client".into()));
+            }
+            Err(e) => return Err(TokenError::Transient(e.to_string())),
         };
         let mut fresh = StoredTokens::from_grant(&grant, self.now_s(), Some(refresh));
         fresh.authorization_id = stored.authorization_id.clone();

@@ -400,3 +400,44 @@ async fn given_token_secret_unreadable_then_internal_not_revoked() {
         "no secret in the error"
     );
 }
+
+/// Issue 10, item 5. Heroku refusing *our OAuth client* (`invalid_client`: the operator
+/// rotated the client secret, or a wrong id or `HEROKU_ID_URL`) used to mark every
+/// integration that refreshed `needs_reconnect` for good. It is the operator's to fix:
+/// the integration shows it, stays connected, and the next refresh after the fix works.
+#[tokio::test]
+async fn given_our_oauth_client_refused_then_not_needs_reconnect_and_refresh_works_once_fixed() {
+    for refusal in [
+        HerokuError::Unauthorized,
+        HerokuError::Rejected {
+            status: 400,
+            id: "invalid_client".into(),
+            message: "Invalid OAuth client credentials.".into(),
+        },
+    ] {
+        let w = World::new();
+        w.connect_with(P, tokens(Some(w.now_s() - 10))).await;
+        lock(&w.heroku.refresh_errors).push_back(refusal.clone());
+
+        let err = w.tokens.access_token(&project(P)).await.unwrap_err();
+
+        assert!(
+            matches!(err, TokenError::ClientRejected(_)),
+            "{refusal:?}: {err:?}"
+        );
+        let i = w.integration().await;
+        assert_ne!(i.status, IntegrationStatus::NeedsReconnect, "{refusal:?}");
+        assert!(
+            i.last_error
+                .as_deref()
+                .is_some_and(|m| m.contains("OAuth client")),
+            "{i:?}"
+        );
+        assert_eq!(i.refresh_owner, None, "refresh lease released");
+
+        // The operator fixed it: the same grant refreshes, and the error clears.
+        let got = w.tokens.access_token(&project(P)).await.expect("refreshed");
+        assert!(got.expose().starts_with("at-fresh-"), "{}", got.expose());
+        assert_eq!(w.integration().await.last_error, None);
+    }
+}
