@@ -252,6 +252,7 @@ proptest! {
         let outcome = WriteOutcome {
             written: p.writes().map(|(k, _, _)| k.clone()).collect(),
             refused: BTreeMap::new(),
+            in_doubt: false,
         };
         let mut report = SyncReport::default();
         apply(&mut r, &p, Timestamp::UNIX_EPOCH, &outcome, &mut report);
