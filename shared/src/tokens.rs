@@ -21,6 +21,10 @@ const EXPIRY_MARGIN_S: i64 = 60;
 const REFRESH_LEASE: Duration = Duration::from_secs(15);
 /// How long to wait for another container's refresh before giving up (transient).
 const REFRESH_WAIT: Duration = Duration::from_secs(5);
+/// How long a warm container trusts its copy of a project's tokens. A reconnect (perhaps
+/// with another Heroku account) or a transfer in another container replaces the stored
+/// tokens; without a bound, this container would keep using the old ones for hours.
+pub const TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// What we store in the project's token secret (as JSON).
 #[derive(Clone, Serialize, Deserialize)]
@@ -141,7 +145,8 @@ pub struct TokenManager {
     clock: Arc<dyn Clock>,
     names: SecretNames,
     client_secret: CachedSecret,
-    cache: Mutex<HashMap<ProjectId, StoredTokens>>,
+    /// The tokens and when (clock ms) they were read from the vault.
+    cache: Mutex<HashMap<ProjectId, (StoredTokens, i64)>>,
 }
 
 impl TokenManager {
@@ -174,12 +179,16 @@ impl TokenManager {
     }
 
     fn cached(&self, project: &ProjectId) -> Option<StoredTokens> {
-        self.cache.lock().ok()?.get(project).cloned()
+        let now_ms = self.clock.now_ms();
+        let c = self.cache.lock().ok()?;
+        let (tokens, read_at) = c.get(project)?;
+        (now_ms - read_at < TOKEN_CACHE_MAX_AGE.as_millis() as i64).then(|| tokens.clone())
     }
 
     fn remember(&self, project: &ProjectId, tokens: &StoredTokens) {
+        let now_ms = self.clock.now_ms();
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(project.clone(), tokens.clone());
+            c.insert(project.clone(), (tokens.clone(), now_ms));
         }
     }
 

@@ -441,3 +441,32 @@ async fn given_our_oauth_client_refused_then_not_needs_reconnect_and_refresh_wor
         assert_eq!(w.integration().await.last_error, None);
     }
 }
+
+/// Issue 10, item 6. A reconnect (perhaps with another Heroku account) or a transfer in
+/// another container replaces the stored tokens; a warm container used to keep its cached
+/// copy for its whole life. Now it re-reads them once its copy is older than
+/// TOKEN_CACHE_MAX_AGE.
+#[tokio::test]
+async fn given_tokens_replaced_elsewhere_then_a_warm_container_uses_them_within_the_max_age() {
+    let w = World::new();
+    w.connect(P).await;
+    let first = w.tokens.access_token(&project(P)).await.expect("token");
+    assert_eq!(first.expose(), format!("at-{P}"));
+
+    // Another container stores the tokens of a new connection.
+    let other = w.another_token_manager();
+    let mut reconnected = tokens(None);
+    reconnected.access_token = "at-reconnected".into();
+    other.store(&project(P), &reconnected).await.expect("store");
+
+    let cached = w.tokens.access_token(&project(P)).await.expect("token");
+    assert_eq!(
+        cached.expose(),
+        format!("at-{P}"),
+        "still within the max age"
+    );
+    w.clock
+        .advance(shared::tokens::TOKEN_CACHE_MAX_AGE + Duration::from_secs(1));
+    let now = w.tokens.access_token(&project(P)).await.expect("token");
+    assert_eq!(now.expose(), "at-reconnected");
+}
