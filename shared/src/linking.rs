@@ -335,7 +335,10 @@ pub async fn save_link(
         config_var: req.config_var.clone(),
     };
     // An env var synced from another source is a conflict unless that sync is off.
-    let mut replaces: Option<AppId> = None;
+    // `replaces`: the directory entry must be overwritten; `moves_from`: the link also
+    // leaves another app's record (never when only the config var changes).
+    let mut replaces: Option<DirectoryEntry> = None;
+    let mut moves_from: Option<AppId> = None;
     if let Some(existing) = svc
         .store
         .directory_entry(&req.project, &req.env_var)
@@ -348,7 +351,10 @@ pub async fn save_link(
                 req.env_var, existing.config_var
             )));
         }
-        replaces = Some(existing.app_id);
+        if existing.app_id != *app_id {
+            moves_from = Some(existing.app_id.clone());
+        }
+        replaces = Some(existing);
     }
 
     let existing_sub = svc
@@ -427,7 +433,7 @@ pub async fn save_link(
                     .directory_entry(&req.project, &req.env_var)
                     .await?
                     && (e.app_id != *app_id || e.config_var != req.config_var)
-                    && replaces.as_ref() != Some(&e.app_id)
+                    && replaces.as_ref() != Some(&e)
                 {
                     return Err(LinkError::Conflict(format!(
                         "{} was just linked elsewhere",
@@ -444,7 +450,7 @@ pub async fn save_link(
             }
         }
     };
-    if let Some(old_app) = replaces {
+    if let Some(old_app) = moves_from {
         detach(svc, &old_app, &key).await?;
     }
     Ok(outcome)

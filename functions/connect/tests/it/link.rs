@@ -514,3 +514,48 @@ async fn given_heroku_limiting_or_down_then_429_or_503_with_retry_after() {
         a.json
     );
 }
+
+/// Issue 10, item 8. Re-linking an opted-out env var to another config var of the *same*
+/// app used to re-enable the link and then detach it from that same app as if it had
+/// moved: the link was deleted and the PUT answered 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_opted_out_env_var_when_relinked_to_another_config_var_of_the_same_app_then_200() {
+    let (s, user, c) = connected().await;
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let path = "/projects/p1/env-vars/DB/heroku-sync";
+    let a = c
+        .call(
+            "PUT",
+            path,
+            Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(c.call("DELETE", path, None).await.status, 204);
+    s.heroku.set_config_var(
+        &app,
+        "REPLICA_URL",
+        Some("postgres://u:p@replica.example.com/d"),
+    );
+
+    let b = c
+        .call(
+            "PUT",
+            path,
+            Some(r#"{"app":"shop","config_var":"REPLICA_URL"}"#),
+        )
+        .await;
+
+    assert_eq!(b.status, 200, "{}", b.json);
+    assert_eq!(b.json["status"], "active");
+    assert_eq!(b.json["config_var"], "REPLICA_URL");
+    assert_eq!(
+        s.env_value("p1", "DB").await.as_deref(),
+        Some("postgres://u:p@replica.example.com/d")
+    );
+    let record = s.app_record(&app.id).await.expect("app record");
+    assert_eq!(record.links.len(), 1, "the link stays on its app");
+    let status = c.status("p1").await;
+    assert_eq!(status["links"][0]["config_var"], "REPLICA_URL", "{status}");
+}
