@@ -292,7 +292,10 @@ pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError
         }
     }
     let linked = save_link(svc, req, &token, &app_id, &app.name).await?;
-    let target = newest.map_or(Target::Newest, Target::Release);
+    // The newest release is read again now that the subscription and the link exist: a
+    // rotation after the read above but before the subscription was delivered to nobody,
+    // and syncing to the release read above would miss it (one more Heroku call).
+    let target = Target::Newest;
     let report = svc
         .sync
         .sync(&SyncRequest {

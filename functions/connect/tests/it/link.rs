@@ -559,3 +559,51 @@ async fn given_an_opted_out_env_var_when_relinked_to_another_config_var_of_the_s
     let status = c.status("p1").await;
     assert_eq!(status["links"][0]["config_var"], "REPLICA_URL", "{status}");
 }
+
+/// Issue 10, item 2. A rotation that lands while PUT link runs, after it read the newest
+/// release but before the subscription exists, is delivered to nobody; the first sync used
+/// to target the release read before, so the env var kept the old credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_rotation_while_linking_before_the_subscription_exists_then_the_new_value_is_written()
+ {
+    let (s, user, c) = connected().await;
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let before = s.heroku.config_var(&app, "DATABASE_URL");
+    // Hold the subscription's creation so the rotation surely lands before it exists.
+    s.heroku.inject(
+        fake_heroku::Fault::delay(
+            &format!("/apps/{}/webhooks", app.id),
+            Duration::from_secs(3),
+        )
+        .method("POST")
+        .times(1),
+    );
+    let put = c.call(
+        "PUT",
+        "/projects/p1/env-vars/DB/heroku-sync",
+        Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+    );
+    let rotate = async {
+        // The subscription list was read: the POST that creates it is next, and held.
+        let listed = format!("/apps/{}/webhooks", app.id);
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                s.heroku.request_count("GET", &listed) > 0
+            })
+            .await,
+            "PUT link never reached the subscription step"
+        );
+        s.heroku.rotate_credentials(&app);
+        s.heroku.config_var(&app, "DATABASE_URL")
+    };
+    let (a, after) = tokio::join!(put, rotate);
+    assert_ne!(before, after);
+
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(
+        s.env_value("p1", "DB").await,
+        after,
+        "the rotated value, not the one read first"
+    );
+}
