@@ -303,6 +303,7 @@ pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError
             target,
             only: Some(LinkKey::new(&req.project, &req.env_var)),
             released_at: None,
+            delivery_id: None,
         })
         .await?;
     let record = svc
@@ -569,6 +570,7 @@ pub async fn catch_up(svc: &Services, project: &ProjectId) {
             target: Target::Newest,
             only: Some(link.key()),
             released_at: None,
+            delivery_id: None,
         };
         match svc.sync.sync(&request).await {
             Ok(report) => {

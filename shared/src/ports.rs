@@ -23,6 +23,10 @@ pub enum StoreError {
 pub enum VaultError {
     #[error("secrets store unavailable: {0}")]
     Unavailable(String),
+    /// No answer (a timeout, a broken connection): a write may or may not have been
+    /// applied, and may still be. Transient, like `Unavailable`.
+    #[error("secrets store did not answer: {0}")]
+    InDoubt(String),
     #[error("secret {0} is scheduled for deletion")]
     PendingDeletion(String),
     /// Refused for a reason retrying will not fix (access denied, the KMS key disabled

@@ -66,6 +66,9 @@ pub struct SyncRequest {
     pub only: Option<LinkKey>,
     /// When Heroku created the release, for the rotation-to-written latency metric.
     pub released_at: Option<Timestamp>,
+    /// Heroku's delivery id, the same on every retry of one delivery; `None` for syncs
+    /// that are not a delivery (linking, catching up).
+    pub delivery_id: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -171,6 +174,14 @@ impl SyncContext {
                 };
             }
             let now_ms = self.clock.now_ms();
+            let delivery = delivery_of(req);
+            if delivery.is_some_and(|(v, id)| record.covered_by_lease(v, id, now_ms)) {
+                tracing::info!(app_id = %req.app_id, version, "nothing to do: a delivery of this release or a newer one is being handled");
+                return match transient {
+                    Some(e) => Err(e),
+                    None => Ok(report),
+                };
+            }
             if let Some(lease) = record.live_lease(now_ms) {
                 // Someone is writing right now; wait for them, then decide afresh.
                 if started.elapsed() >= self.settings.wait_budget {
@@ -260,6 +271,8 @@ impl SyncContext {
             };
             let mut leased = record.clone();
             leased.set_lease(Some(lease.clone()));
+            leased.lease_version = delivery.map(|(v, _)| v);
+            leased.lease_delivery = delivery.map(|(_, id)| id.to_owned());
             match self
                 .apps
                 .save_app(
@@ -283,6 +296,10 @@ impl SyncContext {
             // A write in doubt keeps the lease until it expires: no other writer may start
             // before that write can no longer land (write_margin > the client's timeout).
             leased.set_lease(outcome.in_doubt.then(|| lease.clone()));
+            // This delivery has answered by now: if it failed, its retry is Heroku's and
+            // must not be taken for this still-running one.
+            leased.lease_version = None;
+            leased.lease_delivery = None;
             match self
                 .apps
                 .save_app(
@@ -472,11 +489,18 @@ impl SyncContext {
                         "the env var secret is scheduled for deletion; restore it to resume the sync".into(),
                     );
                 }
-                Err(VaultError::Unavailable(e)) => {
+                Err(VaultError::InDoubt(e)) => {
                     // The write may still land (a timeout after sending, a dropped
                     // connection): the lease must not be freed for someone else's write
                     // until this one can no longer arrive.
                     outcome.in_doubt = true;
+                    return (
+                        outcome,
+                        Some(SyncError::transient(format!("Secrets Manager: {e}"))),
+                    );
+                }
+                Err(VaultError::Unavailable(e)) => {
+                    // Answered with an error (5xx, throttling): nothing was written.
                     return (
                         outcome,
                         Some(SyncError::transient(format!("Secrets Manager: {e}"))),
@@ -511,6 +535,7 @@ fn refused_code(e: &VaultError) -> String {
         // `Other` carries "Code: message".
         VaultError::Other(m) => m.split(':').next().unwrap_or("Unknown").trim().to_owned(),
         VaultError::Unavailable(_) => "Unavailable".into(),
+        VaultError::InDoubt(_) => "InDoubt".into(),
         VaultError::PendingDeletion(_) => "PendingDeletion".into(),
     }
 }
@@ -533,6 +558,15 @@ fn idempotency_token(
     h.update(version.to_be_bytes());
     h.update(fingerprint.as_str().as_bytes());
     hex::encode(&h.finalize()[..24])
+}
+
+/// The release and id of a webhook delivery: Heroku retries it until it succeeds. Other
+/// syncs (linking, catching up) are nobody's retry, so they never cover a delivery.
+fn delivery_of(req: &SyncRequest) -> Option<(u64, &str)> {
+    match (req.target, &req.only, req.delivery_id.as_deref()) {
+        (Target::Release(v), None, Some(id)) => Some((v, id)),
+        _ => None,
+    }
 }
 
 fn token_failure<T>(e: TokenError) -> Result<Result<T, String>, SyncError> {

@@ -119,6 +119,7 @@ impl Webhook {
             target: Target::Release(version),
             only: None,
             released_at: release.created_at,
+            delivery_id: delivery.delivery_id.clone(),
         };
         match self.svc.sync.sync(&request).await {
             Ok(report) => {

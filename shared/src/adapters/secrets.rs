@@ -39,11 +39,12 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(err: &SdkError<E>) -> Vau
                 VaultError::Other(message)
             }
         }
-        SdkError::TimeoutError(_) => VaultError::Unavailable("timed out".into()),
+        // No answer: the request may have been applied, and may still be.
+        SdkError::TimeoutError(_) => VaultError::InDoubt("timed out".into()),
         SdkError::DispatchFailure(_) => {
-            VaultError::Unavailable("could not reach Secrets Manager".into())
+            VaultError::InDoubt("could not reach Secrets Manager".into())
         }
-        SdkError::ResponseError(_) => VaultError::Unavailable("unreadable response".into()),
+        SdkError::ResponseError(_) => VaultError::InDoubt("unreadable response".into()),
         _ => VaultError::Other("request could not be built".into()),
     }
 }

@@ -37,6 +37,14 @@ pub struct AppRecord {
     pub lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until_ms: Option<i64>,
+    /// The release a lease holder is syncing when it is a webhook delivery, which Heroku
+    /// retries until it succeeds: a delivery of that release or an older one arriving
+    /// meanwhile has nothing left to do (a redelivery storm costs one read each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_version: Option<u64>,
+    /// That delivery's id: its own retry is not covered by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_delivery: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<Subscription>,
     /// A subscription we failed to delete at Heroku, to retry on the next touch.
@@ -54,6 +62,8 @@ impl AppRecord {
             generation: 0,
             lease_owner: None,
             lease_until_ms: None,
+            lease_version: None,
+            lease_delivery: None,
             subscription: None,
             stale_subscription: None,
             links: BTreeMap::new(),
@@ -71,9 +81,27 @@ impl AppRecord {
         }
     }
 
+    /// Sets or clears the lease; clearing it also forgets the release it was for.
     pub fn set_lease(&mut self, lease: Option<Lease>) {
+        if lease.is_none() {
+            self.lease_version = None;
+            self.lease_delivery = None;
+        }
         self.lease_owner = lease.as_ref().map(|l| l.owner.clone());
         self.lease_until_ms = lease.map(|l| l.until_ms);
+    }
+
+    /// Whether a live lease is held by another delivery (`delivery` is ours) of `version`
+    /// or a newer release: that delivery, or Heroku's retry of it, brings every link at
+    /// least that far. A holder that crashed leaves its lease until it expires; its own
+    /// retry (same delivery id) is never covered, so it waits and syncs.
+    pub fn covered_by_lease(&self, version: u64, delivery: &str, now_ms: i64) -> bool {
+        self.live_lease(now_ms).is_some()
+            && self.lease_version.is_some_and(|v| v >= version)
+            && self
+                .lease_delivery
+                .as_deref()
+                .is_some_and(|d| d != delivery)
     }
 
     pub fn active_links(&self) -> impl Iterator<Item = &Link> {

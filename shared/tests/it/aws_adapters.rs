@@ -880,7 +880,7 @@ async fn given_aws_unreachable_then_unavailable_within_the_operation_timeout() {
         "{dynamo:?}"
     );
     assert!(
-        matches!(&secrets, Err(VaultError::Unavailable(m)) if m == "timed out"),
+        matches!(&secrets, Err(VaultError::InDoubt(m)) if m == "timed out"),
         "{:?}",
         secrets.map(|s| s.is_some())
     );
