@@ -8,6 +8,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -167,8 +168,17 @@ impl IntegrationStore for MemoryStore {
 impl StateStore for MemoryStore {
     async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError> {
         self.enter()?;
-        lock(&self.states).insert(state.state_hash.clone(), state.clone());
-        Ok(())
+        // Like DynamoDB's conditional put: a state is never overwritten, and the refusal is
+        // not transient.
+        match lock(&self.states).entry(state.state_hash.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Other(
+                "ConditionalCheckFailedException: the OAuth state already exists".into(),
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(state.clone());
+                Ok(())
+            }
+        }
     }
 
     async fn take_state(&self, state_hash: &str) -> Result<Option<OAuthState>, StoreError> {
