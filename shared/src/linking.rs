@@ -426,7 +426,7 @@ pub async fn save_link(
         }
         match svc
             .store
-            .save_app_with_entry(&record, guard, &entry, replaces.is_some())
+            .save_app_with_entry(&record, guard, &entry, replaces.as_ref())
             .await?
         {
             Saved::Ok { .. } => break outcome,

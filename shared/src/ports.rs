@@ -79,14 +79,16 @@ pub trait AppStore: Send + Sync {
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError>;
 
     /// Like [`AppStore::save_app`], and atomically points the project's directory entry
-    /// for `entry.env_var` at this app. Conflicts if the entry exists for another app or
-    /// config var and `replace_entry` is false.
+    /// for `entry.env_var` at this app. With `replacing: None` the entry must be absent or
+    /// already this link (another app or config var conflicts); with `Some(read)` it must
+    /// still be exactly the entry the caller read and means to overwrite, so two callers
+    /// re-pointing the same env var cannot both succeed.
     async fn save_app_with_entry(
         &self,
         record: &AppRecord,
         guard: Guard,
         entry: &DirectoryEntry,
-        replace_entry: bool,
+        replacing: Option<&DirectoryEntry>,
     ) -> Result<Saved, StoreError>;
 
     async fn directory_entry(

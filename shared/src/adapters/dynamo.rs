@@ -202,22 +202,27 @@ impl AppStore for DynamoStore {
         record: &AppRecord,
         guard: Guard,
         entry: &DirectoryEntry,
-        replace_entry: bool,
+        replacing: Option<&DirectoryEntry>,
     ) -> Result<Saved, StoreError> {
         let app_put = Self::app_put(record, &guard, &self.table)?;
         let mut item = encode(entry)?;
         item.insert(TableKeys::PK.into(), s(project_pk(&entry.project_id)));
         item.insert(TableKeys::SK.into(), s(env_sk(&entry.env_var)));
         let mut entry_put = Put::builder().table_name(&self.table).set_item(Some(item));
-        if !replace_entry {
+        entry_put = match replacing {
             // An env var synced from elsewhere is a conflict, the same link again is not.
-            entry_put = entry_put
+            None => entry_put
                 .condition_expression(
                     "attribute_not_exists(pk) OR (app_id = :app AND config_var = :cv)",
                 )
                 .expression_attribute_values(":app", s(entry.app_id.as_str()))
-                .expression_attribute_values(":cv", s(entry.config_var.as_str()));
-        }
+                .expression_attribute_values(":cv", s(entry.config_var.as_str())),
+            // Compare-and-swap: still the entry the caller read.
+            Some(read) => entry_put
+                .condition_expression("app_id = :app AND config_var = :cv")
+                .expression_attribute_values(":app", s(read.app_id.as_str()))
+                .expression_attribute_values(":cv", s(read.config_var.as_str())),
+        };
         let entry_put = entry_put
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;

@@ -92,16 +92,18 @@ impl AppStore for MemoryStore {
         record: &AppRecord,
         guard: Guard,
         entry: &DirectoryEntry,
-        replace_entry: bool,
+        replacing: Option<&DirectoryEntry>,
     ) -> Result<Saved, StoreError> {
         self.enter()?;
         let mut apps = lock(&self.apps);
         let mut dir = lock(&self.directory);
         let key = (entry.project_id.clone(), entry.env_var.clone());
-        let entry_ok = replace_entry
-            || dir
+        let entry_ok = match replacing {
+            Some(read) => dir.get(&key) == Some(read),
+            None => dir
                 .get(&key)
-                .is_none_or(|e| e.app_id == entry.app_id && e.config_var == entry.config_var);
+                .is_none_or(|e| e.app_id == entry.app_id && e.config_var == entry.config_var),
+        };
         if !entry_ok || !Self::guard_holds(apps.get(&record.app_id), &guard) {
             return self.conflict();
         }

@@ -278,7 +278,7 @@ async fn given_aws_answering_5xx_or_throttling_then_unavailable() {
     proxy.fail("TransactWriteItems", 503);
     let e = entry("p1", "A_URL", &app, "DATABASE_URL");
     let err = store
-        .save_app_with_entry(&r, guard.clone(), &e, false)
+        .save_app_with_entry(&r, guard.clone(), &e, None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");

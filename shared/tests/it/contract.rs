@@ -97,7 +97,7 @@ async fn linked<S: AppStore + ?Sized>(store: &S, e: &DirectoryEntry) -> AppRecor
     let r = AppRecord::new(e.app_id.clone(), "sample-app");
     assert_eq!(
         store
-            .save_app_with_entry(&r, Guard::New, e, false)
+            .save_app_with_entry(&r, Guard::New, e, None)
             .await
             .unwrap(),
         saved(1)
@@ -464,7 +464,7 @@ async fn given_no_entry_when_linking_then_app_and_entry_written<S: AppStore + ?S
 
     assert_eq!(
         store
-            .save_app_with_entry(&r, Guard::New, &e, false)
+            .save_app_with_entry(&r, Guard::New, &e, None)
             .await
             .unwrap(),
         saved(1)
@@ -495,7 +495,7 @@ async fn given_entry_for_another_app_when_linking_without_replace_then_conflict_
 
     assert_eq!(
         store
-            .save_app_with_entry(&AppRecord::new(b.clone(), "b"), Guard::New, &eb, false)
+            .save_app_with_entry(&AppRecord::new(b.clone(), "b"), Guard::New, &eb, None)
             .await
             .unwrap(),
         Saved::Conflict
@@ -529,7 +529,7 @@ async fn given_entry_for_another_config_var_of_the_app_when_linking_without_repl
 
     assert_eq!(
         store
-            .save_app_with_entry(&changed, unleased(1, 0), &other_cv, false)
+            .save_app_with_entry(&changed, unleased(1, 0), &other_cv, None)
             .await
             .unwrap(),
         Saved::Conflict
@@ -557,7 +557,7 @@ async fn given_entry_for_the_same_link_when_linking_again_without_replace_then_s
 
     assert_eq!(
         store
-            .save_app_with_entry(&r, unleased(1, 0), &e, false)
+            .save_app_with_entry(&r, unleased(1, 0), &e, None)
             .await
             .unwrap(),
         saved(2)
@@ -589,7 +589,7 @@ async fn given_entry_for_another_app_when_linking_with_replace_then_entry_points
 
     assert_eq!(
         store
-            .save_app_with_entry(&rb, Guard::New, &eb, true)
+            .save_app_with_entry(&rb, Guard::New, &eb, Some(&ea))
             .await
             .unwrap(),
         saved(1)
@@ -616,6 +616,54 @@ async fn given_entry_for_another_app_when_linking_with_replace_then_entry_points
     );
 }
 
+/// Two callers re-pointing the same opted-out env var both read the entry; only the first
+/// replacement may land, or the env var would be synced from two apps (issue 10, item 8).
+async fn given_entry_changed_since_it_was_read_when_replacing_then_conflict_and_nothing_written<
+    S: AppStore + ?Sized,
+>(
+    store: &S,
+) {
+    let (a, b, c) = (app_id(), app_id(), app_id());
+    let read = entry("p1", "PG_DATABASE_URL", &a, "DATABASE_URL");
+    linked(store, &read).await;
+    let eb = entry("p1", "PG_DATABASE_URL", &b, "DATABASE_URL");
+    let ec = entry("p1", "PG_DATABASE_URL", &c, "DATABASE_URL");
+    let first = store
+        .save_app_with_entry(
+            &AppRecord::new(b.clone(), "b"),
+            Guard::New,
+            &eb,
+            Some(&read),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, saved(1));
+
+    let second = store
+        .save_app_with_entry(
+            &AppRecord::new(c.clone(), "c"),
+            Guard::New,
+            &ec,
+            Some(&read),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(second, Saved::Conflict);
+    assert_eq!(
+        store
+            .directory_entry(&eb.project_id, &eb.env_var)
+            .await
+            .unwrap(),
+        Some(eb)
+    );
+    assert_eq!(
+        store.load_app(&c).await.unwrap(),
+        None,
+        "the app is not written either"
+    );
+}
+
 async fn given_app_guard_failing_when_linking_then_directory_entry_not_written<
     S: AppStore + ?Sized,
 >(
@@ -629,7 +677,7 @@ async fn given_app_guard_failing_when_linking_then_directory_entry_not_written<
     let moved = entry("p1", "TAKEN_URL", &app, "DATABASE_URL");
 
     // A stale generation: neither a new entry nor a replacement may land.
-    for (e, replace) in [(&fresh, false), (&moved, true)] {
+    for (e, replace) in [(&fresh, None), (&moved, Some(&taken))] {
         assert_eq!(
             store
                 .save_app_with_entry(&stored, unleased(0, 0), e, replace)
@@ -664,6 +712,7 @@ contract![
     given_entry_for_another_config_var_of_the_app_when_linking_without_replace_then_conflict_and_nothing_written,
     given_entry_for_the_same_link_when_linking_again_without_replace_then_saved,
     given_entry_for_another_app_when_linking_with_replace_then_entry_points_at_the_new_link,
+    given_entry_changed_since_it_was_read_when_replacing_then_conflict_and_nothing_written,
     given_app_guard_failing_when_linking_then_directory_entry_not_written,
 ];
 
@@ -690,7 +739,7 @@ async fn given_entries_of_several_projects_then_directory_lists_only_that_projec
     linked(store, &e2).await;
     assert_eq!(
         store
-            .save_app_with_entry(&ra, unleased(1, 0), &e3, false)
+            .save_app_with_entry(&ra, unleased(1, 0), &e3, None)
             .await
             .unwrap(),
         saved(2)

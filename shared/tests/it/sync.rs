@@ -1099,7 +1099,7 @@ impl shared::ports::AppStore for SlowCommitStore {
         record: &shared::domain::AppRecord,
         guard: shared::ports::Guard,
         entry: &shared::ports::DirectoryEntry,
-        replace_entry: bool,
+        replace_entry: Option<&shared::ports::DirectoryEntry>,
     ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
         self.inner
             .save_app_with_entry(record, guard, entry, replace_entry)
@@ -1259,7 +1259,7 @@ impl shared::ports::AppStore for CommitFails {
         record: &shared::domain::AppRecord,
         guard: shared::ports::Guard,
         entry: &shared::ports::DirectoryEntry,
-        replace: bool,
+        replace: Option<&shared::ports::DirectoryEntry>,
     ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
         self.inner
             .save_app_with_entry(record, guard, entry, replace)
