@@ -400,6 +400,7 @@ pub async fn save_link(
                 status: LinkStatus::Active,
                 fingerprint: None,
                 last_release_version: None,
+                writing_version: None,
                 last_synced_at: None,
                 last_checked_at: None,
                 last_error: None,

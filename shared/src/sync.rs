@@ -271,6 +271,13 @@ impl SyncContext {
             };
             let mut leased = record.clone();
             leased.set_lease(Some(lease.clone()));
+            // Write-ahead: from here until the commit, a write may land whatever happens
+            // to this process; a later sync must not write an older release over it.
+            for (key, _, _) in plan.writes() {
+                if let Some(link) = leased.links.get_mut(key) {
+                    link.writing_version = Some(version);
+                }
+            }
             leased.lease_version = delivery.map(|(v, _)| v);
             leased.lease_delivery = delivery.map(|(_, id)| id.to_owned());
             match self

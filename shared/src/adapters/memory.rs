@@ -214,6 +214,12 @@ impl MemoryVault {
             .and_then(|v| v.last().cloned())
     }
 
+    /// Every value the secret has held, oldest first (the simulation checks that a
+    /// secret never moves back to an older release's value).
+    pub fn history(&self, name: &str) -> Vec<String> {
+        lock(&self.secrets).get(name).cloned().unwrap_or_default()
+    }
+
     /// How many distinct versions a secret has had.
     pub fn versions(&self, name: &str) -> usize {
         lock(&self.secrets).get(name).map_or(0, Vec::len)

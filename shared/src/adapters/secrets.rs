@@ -165,6 +165,7 @@ impl SecretVault for SecretsManagerVault {
 }
 
 /// Env vars live in the vault under the public naming contract.
+#[derive(Clone)]
 pub struct SecretsEnvSink {
     vault: Arc<dyn SecretVault>,
     names: SecretNames,

@@ -76,6 +76,11 @@ pub struct Link {
     /// version or older change nothing: that is both de-duplication and ordering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_release_version: Option<u64>,
+    /// A write of this release's value was started under a lease and not yet committed:
+    /// it may have landed. Until a commit clears it, no older release is written (the
+    /// secret may already hold this one), and the stored fingerprint is not trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writing_version: Option<u64>,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
@@ -109,7 +114,9 @@ impl Link {
 
     /// Whether a succeeded release `version` could still change this link.
     pub fn wants(&self, version: u64) -> bool {
-        self.is_active() && self.last_release_version.unwrap_or(0) < version
+        self.is_active()
+            && self.last_release_version.unwrap_or(0) < version
+            && self.writing_version.is_none_or(|w| w <= version)
     }
 
     /// Appends to the history, dropping the oldest entries past [`HISTORY_LEN`].
@@ -134,6 +141,7 @@ mod tests {
             status: LinkStatus::Active,
             fingerprint: None,
             last_release_version: Some(5),
+            writing_version: None,
             last_synced_at: None,
             last_checked_at: None,
             last_error: None,

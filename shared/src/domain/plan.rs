@@ -139,7 +139,8 @@ fn decide(link: &Link, fetched: &Fetched) -> Step {
         ));
     };
     let fingerprint = Fingerprint::of(link.key().as_str(), value.expose_secret());
-    if link.fingerprint.as_ref() == Some(&fingerprint) {
+    // A write that may have landed makes the stored fingerprint unreliable: write.
+    if link.fingerprint.as_ref() == Some(&fingerprint) && link.writing_version.is_none() {
         Step::Unchanged
     } else {
         Step::Write {
@@ -175,6 +176,7 @@ pub fn apply(
                     continue;
                 }
                 link.fingerprint = Some(fingerprint.clone());
+                link.writing_version = None;
                 link.last_release_version = Some(version);
                 link.last_synced_at = Some(now);
                 link.last_checked_at = Some(now);

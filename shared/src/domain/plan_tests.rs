@@ -17,6 +17,7 @@ fn link(project: &str, env: &str, status: LinkStatus, at: Option<u64>) -> Link {
         status,
         fingerprint: None,
         last_release_version: at,
+        writing_version: None,
         last_synced_at: None,
         last_checked_at: None,
         last_error: None,
@@ -268,4 +269,36 @@ proptest! {
             prop_assert_eq!(fp, &Fingerprint::of(k.as_str(), value.expose_secret()));
         }
     }
+}
+
+#[test]
+fn a_write_that_may_have_landed_blocks_older_releases_and_is_redone() {
+    let mut r = record(vec![link("p1", "A", LinkStatus::Active, Some(10))]);
+    let key = r.links.keys().next().unwrap().clone();
+    {
+        let l = r.links.get_mut(&key).unwrap();
+        l.writing_version = Some(12);
+        // The fingerprint still says v10's value, but the secret may hold v12's.
+        l.fingerprint = Some(Fingerprint::of(key.as_str(), "same"));
+    }
+    let f = fetched([("p1", vars(Some("same")))]);
+    assert!(plan(&r, 11, None, &f).steps.is_empty(), "no older release");
+    let p = plan(&r, 12, None, &f);
+    assert!(
+        matches!(p.steps.as_slice(), [(_, Step::Write { .. })]),
+        "rewritten, not trusted as unchanged: {:?}",
+        shape(&p)
+    );
+    let outcome = WriteOutcome {
+        written: [key.clone()].into(),
+        ..WriteOutcome::default()
+    };
+    apply(
+        &mut r,
+        &p,
+        Timestamp::UNIX_EPOCH,
+        &outcome,
+        &mut SyncReport::default(),
+    );
+    assert_eq!(r.links[&key].writing_version, None, "cleared by the commit");
 }

@@ -115,6 +115,7 @@ fn link(app: &AppId, p: &str, env: &str) -> Link {
         status: LinkStatus::Active,
         fingerprint: None,
         last_release_version: None,
+        writing_version: None,
         last_synced_at: None,
         last_checked_at: None,
         last_error: None,

@@ -8,5 +8,6 @@ mod support;
 mod aws_adapters;
 mod contract;
 mod heroku_client;
+mod simulation;
 mod sync;
 mod tokens;

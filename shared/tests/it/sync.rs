@@ -1280,13 +1280,12 @@ impl shared::ports::AppStore for CommitFails {
     }
 }
 
-/// Issue 10, item 1. v12 is written but its commit fails; once the lease has expired a
-/// late v11 is written over it; then v12 is redelivered. With a write token derived from
-/// (link, version, value) alone, Secrets Manager ignored the second v12 write (same token
-/// as the first) and the secret kept v11's value while the link said v12.
+/// I2 (found by the simulation, seeds 2, 3, 5, 6, 7). v12 is written but its commit fails;
+/// once the lease has expired a late v11 used to be written over it, moving the secret
+/// back. The write-ahead `writing_version` (saved with the lease) now blocks every older
+/// release until a commit; the redelivered v12 rewrites and commits.
 #[tokio::test(start_paused = true)]
-async fn given_a_newer_write_undone_by_an_older_one_when_the_newer_is_redelivered_then_the_secret_holds_it()
- {
+async fn given_a_write_whose_commit_failed_then_no_older_release_is_written_over_it() {
     let w = World::new();
     let k = w.one_link(P).await;
     w.heroku.release(11, &[("DATABASE_URL", &url(11))]);
@@ -1300,26 +1299,66 @@ async fn given_a_newer_write_undone_by_an_older_one_when_the_newer_is_redelivere
 
     expect_transient(ctx.sync(&w.req(Target::Release(12))).await);
     assert_eq!(w.env(P, ENV), Some(url(12)), "v12's write landed");
+    assert_eq!(w.link_state(&k).await.writing_version, Some(12));
     w.clock.advance(w.settings.lease + Duration::from_secs(1));
-    ctx.sync(&w.req(Target::Release(11)))
+    let late = ctx
+        .sync(&w.req(Target::Release(11)))
         .await
         .expect("late v11");
-    assert_eq!(
-        w.env(P, ENV),
-        Some(url(11)),
-        "the late v11 was written over it"
-    );
 
+    assert!(late.is_noop(), "{late:?}");
+    assert_eq!(w.env(P, ENV), Some(url(12)), "never moved back to v11");
     let report = ctx
         .sync(&w.req(Target::Release(12)))
         .await
         .expect("v12 again");
     assert_eq!(report.written, vec![k.clone()]);
-    assert_eq!(w.link_state(&k).await.last_release_version, Some(12));
+    let link = w.link_state(&k).await;
+    assert_eq!(link.last_release_version, Some(12));
+    assert_eq!(link.writing_version, None);
+    assert_eq!(w.env(P, ENV), Some(url(12)));
+}
+
+/// Issue 10, item 1. The Secrets Manager write token was derived from (link, version,
+/// value), and Secrets Manager silently ignores a write whose token it has seen: after a
+/// hand edit of the secret (or an older value written in between), writing the same
+/// release again did nothing while the link said synced. Each attempt has its own token.
+#[tokio::test]
+async fn given_a_release_written_before_when_it_is_written_again_then_the_write_lands() {
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    w.ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("first");
+    // Someone edits the secret by hand; the link is re-enabled (as PUT link does after an
+    // opt-out), forgetting what was synced.
+    w.vault
+        .insert(&w.names.env_var(&project(P), ENV), "hand-edited");
+    let mut r = w.record().await;
+    let link = r.links.get_mut(&k).unwrap();
+    link.fingerprint = None;
+    link.last_release_version = None;
+    let guard = shared::ports::Guard::Unleased {
+        generation: r.generation,
+        now_ms: w.clock.now_ms(),
+    };
+    shared::ports::AppStore::save_app(w.store.as_ref(), &r, guard)
+        .await
+        .expect("save");
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("again");
+
+    assert_eq!(report.written, vec![k.clone()]);
     assert_eq!(
         w.env(P, ENV),
-        Some(url(12)),
-        "the link says v12, so the secret must hold v12's value"
+        Some(url(5)),
+        "the link says v5, so the secret must hold v5's value"
     );
 }
 
