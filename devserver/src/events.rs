@@ -84,6 +84,7 @@ fn claims(project: &str, scope: Option<&str>) -> Value {
     let mut c = json!({
         "sub": SUB,
         "project_id": project,
+        "project_role": "owner",
         "iss": "https://auth.platform.example",
         "aud": "heroku-db-url-sync",
         "iat": 1_793_534_400,

@@ -33,6 +33,22 @@ impl Client {
         Client::with_token(stack, Some(token))
     }
 
+    /// A client for `sub` with `project_role` = `role` on `project` (a collaborator's
+    /// token when `role` is not `owner`).
+    pub fn with_role(stack: &Stack, sub: &str, project: &str, role: &str) -> Client {
+        let mut claims = serde_json::Map::new();
+        claims.insert("project_role".into(), serde_json::json!(role));
+        let token = crate::jwt::mint_with_claims(
+            &stack.jwt_secret,
+            sub,
+            project,
+            &[],
+            &claims,
+            Duration::from_secs(600),
+        );
+        Client::with_token(stack, Some(token))
+    }
+
     /// A client with exactly this token (or none).
     pub fn with_token(stack: &Stack, token: Option<String>) -> Client {
         Client {

@@ -51,7 +51,9 @@ pub fn mint(secret: &str, claims: &Value) -> String {
     .expect("HS256 signing cannot fail")
 }
 
-/// A project-scoped token for `sub`, valid for `ttl`.
+/// A project-scoped token for `sub` as the project's owner (`project_role: owner`, what
+/// the platform mints for the user who owns the project), valid for `ttl`. Collaborators'
+/// tokens: [`mint_with_claims`] with another `project_role`.
 pub fn mint_for(
     secret: &str,
     sub: &str,
@@ -59,7 +61,9 @@ pub fn mint_for(
     scopes: &[&str],
     ttl: Duration,
 ) -> String {
-    mint_with_claims(secret, sub, project_id, scopes, &Map::new(), ttl)
+    let mut owner = Map::new();
+    owner.insert("project_role".into(), json!("owner"));
+    mint_with_claims(secret, sub, project_id, scopes, &owner, ttl)
 }
 
 /// [`mint_for`] with more claims, such as the platform's `project_role`

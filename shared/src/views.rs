@@ -100,3 +100,18 @@ impl IntegrationView {
         }
     }
 }
+
+impl IntegrationView {
+    /// What a project member who is not the connected owner sees: no Heroku account
+    /// email or id, and how much clean-up is pending but not what.
+    pub fn redact_for_member(&mut self) {
+        if let Some(h) = self.heroku.as_mut() {
+            h.email = None;
+            h.user_id = None;
+        }
+        let pending = self.pending_cleanup.len();
+        self.pending_cleanup = (0..pending)
+            .map(|_| serde_json::json!({"kind": "pending"}))
+            .collect();
+    }
+}

@@ -6,6 +6,7 @@ use crate::Ctx;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use shared::heroku::{Addon, Attachment};
+use shared::http::access::Also;
 use shared::http::{self, ApiError};
 use shared::linking::with_token;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -89,8 +90,9 @@ pub fn databases(addons: &[Addon], attachments: &[Attachment]) -> Vec<Database> 
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let (_, project) = http::project_caller(ctx.req, ctx.params)?;
+    let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let svc = ctx.svc;
+    http::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     let (addons, attachments) =
         with_token(svc, &project, "the Heroku account", |token| async move {
             let (addons, attachments) =

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{ConfigVarName, EnvVarName};
 use shared::heroku::app_ref;
+use shared::http::access::Also;
 use shared::http::{self, ApiError};
 use shared::linking::{self, LinkError, LinkOutcome, LinkRequest, with_token};
 use shared::ports::IntegrationStore;
@@ -49,6 +50,7 @@ pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         )));
     }
     let config_var = ConfigVarName::parse(body.config_var)?;
+    http::access::connected_owner(ctx.svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     shared::optout::run_cleanup(ctx.svc, &project).await;
     let linked = linking::link(
         ctx.svc,
@@ -76,6 +78,7 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let body: TrialBody = http::json_body(ctx.req, MAX_BODY)?;
     let env_var = EnvVarName::parse(body.env_var)?;
     let svc = ctx.svc;
+    http::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     match svc.store.load_integration(&project).await? {
         Some(i) if i.is_connected() => {}
         _ => return Err(LinkError::NotConnected.into()),

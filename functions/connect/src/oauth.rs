@@ -35,15 +35,7 @@ fn new_state() -> String {
 pub async fn authorize(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let svc = ctx.svc;
-    if let Some(i) = svc.store.load_integration(&project).await?
-        && i.owner_sub
-            .as_deref()
-            .is_some_and(|owner| owner != caller.sub)
-    {
-        return Err(ApiError::forbidden(
-            "only the project's owner can connect Heroku",
-        ));
-    }
+    http::access::may_connect(svc.store.as_ref(), &project, &caller).await?;
     shared::optout::run_cleanup(svc, &project).await;
     let client_id = svc
         .config

@@ -5,6 +5,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::{EnvVarName, ProjectId};
+use shared::http::access::{Also, connected_owner};
 use shared::http::{self, ADMIN_SCOPE, ApiError, Function, RouteId};
 use shared::optout;
 use shared::services::Services;
@@ -46,8 +47,9 @@ impl OptOut {
         req: &Request,
         params: &HashMap<String, String>,
     ) -> Result<Response<Body>, ApiError> {
-        let (_, project) = http::project_caller(req, params)?;
+        let (caller, project) = http::project_caller(req, params)?;
         let env_var = EnvVarName::parse(params.get("env_var").cloned().unwrap_or_default())?;
+        connected_owner(self.svc.store.as_ref(), &project, &caller, Also::Admin).await?;
         match optout::opt_out(&self.svc, &project, &env_var).await? {
             Some(_) => Ok(http::no_content()),
             None => Err(ApiError::not_found(format!(
@@ -61,7 +63,8 @@ impl OptOut {
         req: &Request,
         params: &HashMap<String, String>,
     ) -> Result<Response<Body>, ApiError> {
-        let (_, project) = http::project_caller(req, params)?;
+        let (caller, project) = http::project_caller(req, params)?;
+        connected_owner(self.svc.store.as_ref(), &project, &caller, Also::Admin).await?;
         optout::disconnect(&self.svc, &project, None).await?;
         Ok(http::no_content())
     }

@@ -13,13 +13,34 @@ pub struct Caller {
     pub sub: String,
     pub project_id: Option<String>,
     pub scopes: Vec<String>,
+    /// The `project_role` claim: `owner`, or anything else for a collaborator.
+    pub role: Option<String>,
 }
 
 impl Caller {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
+
+    /// The platform says this user owns the project (may start a connect).
+    pub fn is_project_owner(&self) -> bool {
+        self.role.as_deref() == Some(OWNER_ROLE)
+    }
+
+    /// A platform-level caller (`integrations/admin`): transfers and emergency stops.
+    pub fn is_admin(&self) -> bool {
+        self.has_scope(super::ADMIN_SCOPE)
+    }
+
+    /// The user who connected the project's Heroku account: the only one who uses the
+    /// grant (docs/contract.md, "Who may do what"). `owner_sub` is the integration's.
+    pub fn is_connected_owner(&self, owner_sub: Option<&str>) -> bool {
+        owner_sub == Some(self.sub.as_str())
+    }
 }
+
+/// The `project_role` value of a project's owner.
+pub const OWNER_ROLE: &str = "owner";
 
 /// Reads the caller from `requestContext.authorizer.jwt`. Functions never parse the
 /// token: API Gateway verified it, and only verified claims reach us.
@@ -55,6 +76,7 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
         sub,
         project_id: jwt.claims.get("project_id").cloned(),
         scopes,
+        role: jwt.claims.get("project_role").cloned(),
     })
 }
 

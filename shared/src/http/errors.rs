@@ -32,6 +32,11 @@ impl ApiError {
     pub fn forbidden(m: impl Into<String>) -> Self {
         Self::new(403, "forbidden", m)
     }
+    /// 403 for a project member who is not the one allowed: the owner for a connect, the
+    /// connected owner for anything that uses the Heroku grant.
+    pub fn not_project_owner(m: impl Into<String>) -> Self {
+        Self::new(403, "not_project_owner", m)
+    }
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(404, "not_found", m)
     }

@@ -2,11 +2,12 @@
 //! span, JSON bodies and responses. The route table, the caller and the error type live in
 //! their own modules and are re-exported here.
 
+pub mod access;
 mod caller;
 mod errors;
 mod routes;
 
-pub use caller::{Caller, caller, project_caller};
+pub use caller::{Caller, OWNER_ROLE, caller, project_caller};
 pub use errors::ApiError;
 pub use routes::{ADMIN_SCOPE, Auth, Function, ROUTES, Route, RouteId};
 

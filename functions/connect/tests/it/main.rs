@@ -7,3 +7,4 @@ mod common;
 
 mod link;
 mod oauth;
+mod roles;

@@ -1,0 +1,184 @@
+//! Who may do what, through the HTTP routes (docs/contract.md, "Who may do what"): only a
+//! `project_role: owner` starts a connect; only the connected owner uses the grant; an
+//! admin may stop it; every member reads the status, without the owner's Heroku email.
+
+use crate::common::*;
+
+const LINK: &str = "/projects/p1/env-vars/PG_DATABASE_URL/heroku-sync";
+
+fn refused(a: &local::client::Answer, what: &str) {
+    assert_eq!(a.status, 403, "{what}: {}", a.json);
+    assert_eq!(a.json["error"], "not_project_owner", "{what}: {}", a.json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_collaborator_then_no_connect_and_no_use_of_the_owners_grant() {
+    let s = stack().await;
+    let user = s.heroku.create_user("owner@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let collaborator = Client::with_role(&s, "user-2", "p1", "member");
+
+    // Before anyone connected: a collaborator cannot start a connect.
+    refused(
+        &collaborator
+            .call("POST", "/projects/p1/integrations/heroku/authorize", None)
+            .await,
+        "authorize",
+    );
+
+    s.connect("p1", "user-1", &user).await;
+    let owner = Client::new(&s, "user-1", "p1", &[]);
+    let linked = owner
+        .call(
+            "PUT",
+            LINK,
+            Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.json);
+    let value = s.env_value("p1", "PG_DATABASE_URL").await;
+    let before = owner.status("p1").await;
+
+    for (method, path, body, what) in [
+        (
+            "GET",
+            "/projects/p1/integrations/heroku/databases",
+            None,
+            "databases",
+        ),
+        (
+            "PUT",
+            "/projects/p1/env-vars/STRIPE_KEY/heroku-sync",
+            Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+            "link another env var",
+        ),
+        (
+            "PUT",
+            LINK,
+            Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+            "re-point the env var",
+        ),
+        (
+            "POST",
+            "/projects/p1/integrations/heroku/trial-database",
+            Some(r#"{"env_var":"TRIAL_URL"}"#),
+            "trial database",
+        ),
+        ("DELETE", LINK, None, "opt out"),
+        (
+            "DELETE",
+            "/projects/p1/integrations/heroku",
+            None,
+            "delete the integration",
+        ),
+        (
+            "POST",
+            "/projects/p1/integrations/heroku/authorize",
+            None,
+            "authorize",
+        ),
+    ] {
+        refused(&collaborator.call(method, path, body).await, what);
+    }
+
+    // Nothing they asked for happened.
+    assert_eq!(s.env_value("p1", "PG_DATABASE_URL").await, value);
+    assert_eq!(s.env_value("p1", "STRIPE_KEY").await, None);
+    assert!(
+        !s.heroku
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/apps"),
+        "no trial app created"
+    );
+    let after = owner.status("p1").await;
+    assert_eq!(after["status"], "connected");
+    assert_eq!(after["links"], before["links"]);
+
+    // The status is every member's to read, without the owner's Heroku account.
+    let seen = collaborator
+        .call("GET", "/projects/p1/integrations/heroku", None)
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.json);
+    assert_eq!(seen.json["status"], "connected");
+    assert_eq!(seen.json["links"].as_array().map(Vec::len), Some(1));
+    assert_eq!(after["heroku"]["email"], "owner@example.com");
+    assert!(seen.json["heroku"]["email"].is_null(), "{}", seen.json);
+    assert!(!seen.json.to_string().contains("owner@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_another_owner_role_user_then_the_connected_owners_grant_stays_theirs() {
+    let s = stack().await;
+    let user = s.heroku.create_user("owner@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "user-1", &user).await;
+    // The platform now says user-3 owns the project, but no transfer was made.
+    let other_owner = Client::new(&s, "user-3", "p1", &[]);
+
+    refused(
+        &other_owner
+            .call(
+                "PUT",
+                LINK,
+                Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+            )
+            .await,
+        "link",
+    );
+    refused(
+        &other_owner
+            .call("POST", "/projects/p1/integrations/heroku/authorize", None)
+            .await,
+        "authorize: a transfer comes first",
+    );
+    refused(
+        &other_owner
+            .call("GET", "/projects/p1/integrations/heroku/databases", None)
+            .await,
+        "databases",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_admin_then_opt_out_and_delete_are_allowed_as_an_emergency_stop() {
+    let s = stack().await;
+    let user = s.heroku.create_user("owner@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "user-1", &user).await;
+    s.link("p1", "PG_DATABASE_URL", "shop", "DATABASE_URL")
+        .await;
+    // An admin token: the integrations/admin scope, not the project's owner.
+    let mut claims = serde_json::Map::new();
+    claims.insert("project_role".into(), serde_json::json!("none"));
+    let admin = Client::with_token(
+        &s,
+        Some(local::jwt::mint_with_claims(
+            &s.jwt_secret,
+            "platform",
+            "p1",
+            &["integrations/admin"],
+            &claims,
+            std::time::Duration::from_secs(600),
+        )),
+    );
+
+    let a = admin.call("DELETE", LINK, None).await;
+    assert_eq!(a.status, 204, "{}", a.json);
+    let d = admin
+        .call("DELETE", "/projects/p1/integrations/heroku", None)
+        .await;
+    assert_eq!(d.status, 204, "{}", d.json);
+    let status = Client::new(&s, "user-1", "p1", &[]).status("p1").await;
+    assert_eq!(status["status"], "disconnected", "{status}");
+    // An admin cannot use the grant, though.
+    refused(
+        &admin
+            .call("GET", "/projects/p1/integrations/heroku/databases", None)
+            .await,
+        "databases",
+    );
+}
