@@ -26,6 +26,10 @@ pub enum LinkError {
     Reconnect,
     #[error("{0}")]
     Unprocessable(String),
+    /// The config var is not set by one of the app's Postgres add-ons: only database
+    /// credentials are synced, never an arbitrary config var (an API key, say).
+    #[error("{0}")]
+    NotAnAddonConfigVar(String),
     #[error("{0}")]
     Conflict(String),
     #[error("Heroku is rate limiting this account")]
@@ -100,6 +104,7 @@ impl From<LinkError> for ApiError {
                 ApiError::conflict(message)
             }
             LinkError::Unprocessable(_) => ApiError::unprocessable(message),
+            LinkError::NotAnAddonConfigVar(_) => ApiError::not_an_addon_config_var(message),
             LinkError::RateLimited(wait) => ApiError::rate_limited(message, wait.as_secs()),
             LinkError::Unavailable(_) => ApiError::unavailable(message, 5),
             LinkError::Internal(m) => {
@@ -279,6 +284,23 @@ pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError
         .map_err(|e| heroku_error(e, "the Heroku app"))?
         .map(|r| r.version);
     if !req.allow_missing {
+        // Only what one of the app's Postgres add-ons provides (what GET …/databases
+        // lists for it). The trial database (allow_missing) links the add-on it creates.
+        let (addons, attachments) =
+            tokio::join!(svc.heroku.addons(&token), svc.heroku.attachments(&token));
+        let addons = addons.map_err(|e| heroku_error(e, "the Heroku account"))?;
+        let attachments = attachments.map_err(|e| heroku_error(e, "the Heroku account"))?;
+        let provided = crate::heroku::databases(&addons, &attachments)
+            .into_iter()
+            .filter(|d| d.app.id == app.id)
+            .any(|d| d.config_vars.iter().any(|v| v == req.config_var.as_str()));
+        if !provided {
+            return Err(LinkError::NotAnAddonConfigVar(format!(
+                "config var {} of app {} is not set by one of its Heroku Postgres add-ons; \
+                 only database credentials can be synced (GET …/databases lists them)",
+                req.config_var, app.name
+            )));
+        }
         let vars = svc
             .heroku
             .config_vars(&token, app_id.as_str(), newest)

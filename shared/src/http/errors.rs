@@ -49,6 +49,10 @@ impl ApiError {
     pub fn too_large(m: impl Into<String>) -> Self {
         Self::new(413, "payload_too_large", m)
     }
+    /// 422: the config var is not one a Postgres add-on of the app provides.
+    pub fn not_an_addon_config_var(m: impl Into<String>) -> Self {
+        Self::new(422, "not_an_addon_config_var", m)
+    }
     pub fn unprocessable(m: impl Into<String>) -> Self {
         Self::new(422, "unprocessable", m)
     }

@@ -377,7 +377,7 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_wri
             link,
             Some(r#"{"app":"shop","config_var":"NOPE_URL"}"#),
             422,
-            "unprocessable",
+            "not_an_addon_config_var",
         ),
         (
             "bad config var",
@@ -522,7 +522,7 @@ async fn given_heroku_limiting_or_down_then_429_or_503_with_retry_after() {
 async fn given_an_opted_out_env_var_when_relinked_to_another_config_var_of_the_same_app_then_200() {
     let (s, user, c) = connected().await;
     let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let db = s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
     let path = "/projects/p1/env-vars/DB/heroku-sync";
     let a = c
         .call(
@@ -533,11 +533,10 @@ async fn given_an_opted_out_env_var_when_relinked_to_another_config_var_of_the_s
         .await;
     assert_eq!(a.status, 201, "{}", a.json);
     assert_eq!(c.call("DELETE", path, None).await.status, 204);
-    s.heroku.set_config_var(
-        &app,
-        "REPLICA_URL",
-        Some("postgres://u:p@replica.example.com/d"),
-    );
+    // The same database attached again under another name: REPLICA_URL.
+    s.heroku.attach(&db, &app, "REPLICA");
+    let replica = s.heroku.config_var(&app, "REPLICA_URL");
+    assert!(replica.is_some());
 
     let b = c
         .call(
@@ -550,10 +549,7 @@ async fn given_an_opted_out_env_var_when_relinked_to_another_config_var_of_the_s
     assert_eq!(b.status, 200, "{}", b.json);
     assert_eq!(b.json["status"], "active");
     assert_eq!(b.json["config_var"], "REPLICA_URL");
-    assert_eq!(
-        s.env_value("p1", "DB").await.as_deref(),
-        Some("postgres://u:p@replica.example.com/d")
-    );
+    assert_eq!(s.env_value("p1", "DB").await.as_deref(), replica.as_deref());
     let record = s.app_record(&app.id).await.expect("app record");
     assert_eq!(record.links.len(), 1, "the link stays on its app");
     let status = c.status("p1").await;

@@ -182,3 +182,41 @@ async fn given_an_admin_then_opt_out_and_delete_are_allowed_as_an_emergency_stop
         "databases",
     );
 }
+
+/// Issue 11, item 3: only add-on credentials. A config var no Postgres add-on of the app
+/// provides (an API key, say) is 422 not_an_addon_config_var, even for the owner, and
+/// nothing is written; an attached database's config var is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_config_var_no_postgres_addon_provides_then_422_and_nothing_written() {
+    let s = stack().await;
+    let user = s.heroku.create_user("owner@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    let db = s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.heroku
+        .set_config_var(&app, "STRIPE_SECRET_KEY", Some("sk_live_not_a_database"));
+    let other = s.heroku.create_app(&user, "reports");
+    s.heroku.attach(&db, &other, "SHOP_DB");
+    s.connect("p1", "user-1", &user).await;
+    let owner = Client::new(&s, "user-1", "p1", &[]);
+
+    let a = owner
+        .call(
+            "PUT",
+            "/projects/p1/env-vars/STRIPE_KEY/heroku-sync",
+            Some(r#"{"app":"shop","config_var":"STRIPE_SECRET_KEY"}"#),
+        )
+        .await;
+
+    assert_eq!(a.status, 422, "{}", a.json);
+    assert_eq!(a.json["error"], "not_an_addon_config_var");
+    assert_eq!(s.env_value("p1", "STRIPE_KEY").await, None);
+    assert!(s.heroku.webhooks(&app).is_empty(), "no subscription either");
+    let attached = owner
+        .call(
+            "PUT",
+            "/projects/p1/env-vars/REPORTS_DB/heroku-sync",
+            Some(r#"{"app":"reports","config_var":"SHOP_DB_URL"}"#),
+        )
+        .await;
+    assert_eq!(attached.status, 201, "{}", attached.json);
+}
