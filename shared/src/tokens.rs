@@ -13,6 +13,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Secrets Manager's limit on a secret's name.
+pub const SECRET_NAME_MAX: usize = 512;
 /// How long a container trusts its copy of the OAuth client secret.
 const CLIENT_SECRET_MAX_AGE: Duration = Duration::from_secs(300);
 /// Refresh this long before the stated expiry, so a token never dies mid-sync.
@@ -130,6 +132,27 @@ impl SecretNames {
     /// The public contract: `{prefix}/projects/{P}/env/{NAME}`.
     pub fn env_var(&self, project: &ProjectId, env_var: &str) -> String {
         format!("{}/projects/{project}/env/{env_var}", self.prefix)
+    }
+
+    /// Whether the env var's secret name fits Secrets Manager's 512 characters: checked
+    /// up front, so a too-long name is a 400 and not a failure after subscribing.
+    pub fn env_var_fits(
+        &self,
+        project: &ProjectId,
+        env_var: &crate::domain::EnvVarName,
+    ) -> Result<(), crate::domain::ValidationError> {
+        let len = self.env_var(project, env_var.as_str()).len();
+        if len > SECRET_NAME_MAX {
+            return Err(crate::domain::ValidationError {
+                field: "env_var",
+                message: format!(
+                    "its secret's name ({}/projects/{project}/env/NAME) would be {len} \
+                     characters, over Secrets Manager's {SECRET_NAME_MAX}; choose a shorter name",
+                    self.prefix
+                ),
+            });
+        }
+        Ok(())
     }
     /// A project's Heroku OAuth tokens, deliberately outside `projects/` so a platform
     /// policy granting `projects/*` cannot read them.
@@ -392,5 +415,26 @@ impl TokenManager {
         self.store(project, &fresh).await?;
         tracing::info!(project = %project, "Heroku access token refreshed");
         Ok(AccessToken::new(fresh.access_token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EnvVarName;
+
+    #[test]
+    fn an_env_var_whose_secret_name_passes_512_characters_is_refused_up_front() {
+        let project = ProjectId::parse("p".repeat(128)).unwrap();
+        let name = |n: usize| EnvVarName::parse("E".repeat(n)).unwrap();
+        let short = SecretNames::new("heroku-db-url-sync");
+        assert!(short.env_var_fits(&project, &name(255)).is_ok());
+        // A long stack prefix: 512 - "/projects/" - 128 - "/env/" - 100 = 269 characters.
+        let long = SecretNames::new(&"x".repeat(269));
+        assert_eq!(long.env_var(&project, &"E".repeat(100)).len(), 512);
+        assert!(long.env_var_fits(&project, &name(100)).is_ok(), "512 fits");
+        let e = long.env_var_fits(&project, &name(101)).unwrap_err();
+        assert_eq!(e.field, "env_var");
+        assert!(e.message.contains("513 characters"), "{}", e.message);
     }
 }

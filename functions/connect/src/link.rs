@@ -5,7 +5,7 @@ use crate::{Ctx, MAX_BODY};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::domain::{ConfigVarName, EnvVarName};
+use shared::domain::{ConfigVarName, EnvVarName, ProjectId};
 use shared::heroku::app_ref;
 use shared::http::access::Also;
 use shared::http::{self, ApiError};
@@ -34,6 +34,15 @@ fn env_var_param(ctx: &Ctx<'_>) -> Result<EnvVarName, ApiError> {
     )?)
 }
 
+/// May a sync write this env var of this project? Not a reserved name, and its secret's
+/// name within Secrets Manager's limit: refused up front (400) rather than late, after a
+/// subscription was made.
+fn assignable(ctx: &Ctx<'_>, project: &ProjectId, env_var: &EnvVarName) -> Result<(), ApiError> {
+    env_var.check_assignable()?;
+    ctx.svc.names.env_var_fits(project, env_var)?;
+    Ok(())
+}
+
 pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let env_var = env_var_param(ctx)?;
@@ -50,6 +59,7 @@ pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         )));
     }
     let config_var = ConfigVarName::parse(body.config_var)?;
+    assignable(ctx, &project, &env_var)?;
     http::access::connected_owner(ctx.svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     shared::optout::run_cleanup(ctx.svc, &project).await;
     let linked = linking::link(
@@ -77,6 +87,7 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let body: TrialBody = http::json_body(ctx.req, MAX_BODY)?;
     let env_var = EnvVarName::parse(body.env_var)?;
+    assignable(ctx, &project, &env_var)?;
     let svc = ctx.svc;
     http::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     match svc.store.load_integration(&project).await? {

@@ -81,6 +81,76 @@ string_id!(
     check_app_id
 );
 
+/// Env var names a project may not sync into: a runtime, loader, interpreter or cloud
+/// variable that would change how the project's process starts or whom it talks to (a
+/// database URL in `LD_PRELOAD` or `NODE_OPTIONS` is at best a broken start). Compared in
+/// upper case; documented in docs/security.md.
+pub const RESERVED_ENV_VARS: &[&str] = &[
+    "PATH",
+    "HOME",
+    "SHELL",
+    "USER",
+    "PWD",
+    "LANG",
+    "TZ",
+    "HOSTNAME",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "PS4",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "GCONV_PATH",
+    "DYLD_INSERT_LIBRARIES",
+    "DYLD_LIBRARY_PATH",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PERL5LIB",
+    "PERL5OPT",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
+
+/// Prefixes reserved the same way: the cloud's and the platform's own variables.
+pub const RESERVED_ENV_VAR_PREFIXES: &[&str] = &["AWS_", "LAMBDA_", "ECS_", "KUBERNETES_"];
+
+impl EnvVarName {
+    /// May a sync write this env var? Not a reserved name (see [`RESERVED_ENV_VARS`]).
+    /// Checked when linking, not when parsing, so links stored before stay readable.
+    pub fn check_assignable(&self) -> Result<(), ValidationError> {
+        let upper = self.0.to_ascii_uppercase();
+        let reserved = RESERVED_ENV_VARS.contains(&upper.as_str())
+            || RESERVED_ENV_VAR_PREFIXES
+                .iter()
+                .any(|p| upper.starts_with(p));
+        if reserved {
+            return Err(invalid(
+                "env_var",
+                format!(
+                    "{} is reserved for the runtime or the platform; choose another name \
+                     (for example PG_DATABASE_URL)",
+                    self.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn check_project_id(v: &str) -> Result<(), ValidationError> {
     if v.is_empty() || v.len() > 128 {
         return Err(invalid("project_id", "must be 1 to 128 characters"));

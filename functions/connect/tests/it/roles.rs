@@ -220,3 +220,49 @@ async fn given_a_config_var_no_postgres_addon_provides_then_422_and_nothing_writ
         .await;
     assert_eq!(attached.status, 201, "{}", attached.json);
 }
+
+/// Issue 11, item 7: env vars the runtime or the platform reads (`PATH`, `LD_PRELOAD`,
+/// `NODE_OPTIONS`, any `AWS_*`...) are refused up front with 400, whatever the case, and
+/// nothing is subscribed or written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_reserved_env_var_name_then_400_and_nothing_written() {
+    let s = stack().await;
+    let user = s.heroku.create_user("owner@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "user-1", &user).await;
+    let owner = Client::new(&s, "user-1", "p1", &[]);
+    for name in [
+        "PATH",
+        "LD_PRELOAD",
+        "NODE_OPTIONS",
+        "AWS_SECRET_ACCESS_KEY",
+        "aws_region",
+    ] {
+        let a = owner
+            .call(
+                "PUT",
+                &format!("/projects/p1/env-vars/{name}/heroku-sync"),
+                Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+            )
+            .await;
+        assert_eq!(a.status, 400, "{name}: {}", a.json);
+        assert!(
+            a.json["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("reserved")),
+            "{name}: {}",
+            a.json
+        );
+        assert_eq!(s.env_value("p1", name).await, None);
+    }
+    let trial = owner
+        .call(
+            "POST",
+            "/projects/p1/integrations/heroku/trial-database",
+            Some(r#"{"env_var":"LD_PRELOAD"}"#),
+        )
+        .await;
+    assert_eq!(trial.status, 400, "{}", trial.json);
+    assert!(s.heroku.webhooks(&app).is_empty(), "nothing subscribed");
+}
