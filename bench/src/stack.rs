@@ -77,7 +77,10 @@ impl Stack {
             ("TABLE_NAME", TABLE.to_owned()),
             ("SECRET_PREFIX", PREFIX.to_owned()),
             ("PUBLIC_BASE_URL", PUBLIC_BASE_URL.to_owned()),
-            ("CONSOLE_URL", "http://console.local/projects".to_owned()),
+            (
+                "CONSOLE_URL",
+                "https://console.example.com/projects".to_owned(),
+            ),
             ("HEROKU_API_URL", heroku.url()),
             ("HEROKU_ID_URL", heroku.url()),
             ("HEROKU_OAUTH_CLIENT_ID", CLIENT_ID.to_owned()),

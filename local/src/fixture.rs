@@ -62,7 +62,10 @@ impl Stack {
             ("TABLE_NAME", format!("t-{run}")),
             ("SECRET_PREFIX", prefix.clone()),
             ("PUBLIC_BASE_URL", base.clone()),
-            ("CONSOLE_URL", "http://console.local/projects".to_owned()),
+            (
+                "CONSOLE_URL",
+                "https://console.example.com/projects".to_owned(),
+            ),
             ("HEROKU_API_URL", heroku.url()),
             ("HEROKU_ID_URL", heroku.url()),
             ("HEROKU_OAUTH_CLIENT_ID", CLIENT_ID.to_owned()),

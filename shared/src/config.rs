@@ -62,14 +62,22 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let require = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        // https everywhere but on this machine: tokens, codes and the callback's redirect
+        // travel through these URLs. http is for loopback hosts (the local stack) only.
         let url = |name: &'static str, value: String| -> Result<String, ConfigError> {
             match url::Url::parse(&value) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {
                     Ok(value.trim_end_matches('/').to_owned())
                 }
+                Ok(u) if u.scheme() == "http" => Err(ConfigError::Invalid {
+                    name,
+                    reason:
+                        "must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1])"
+                            .into(),
+                }),
                 _ => Err(ConfigError::Invalid {
                     name,
-                    reason: "expected an http(s) URL".into(),
+                    reason: "expected an https:// URL".into(),
                 }),
             }
         };
@@ -154,6 +162,16 @@ impl fmt::Display for Config {
     }
 }
 
+/// A host on this machine: the only place a plain-http URL is acceptable.
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +237,34 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn given_plain_http_outside_this_machine_then_invalid_and_on_loopback_then_fine() {
+        for name in [
+            "HEROKU_API_URL",
+            "HEROKU_ID_URL",
+            "CONSOLE_URL",
+            "PUBLIC_BASE_URL",
+        ] {
+            let read = |value: &str| {
+                Config::from_lookup(
+                    lookup(&[("TABLE_NAME", "t"), ("SECRET_PREFIX", "p"), (name, value)]),
+                    Needs::default(),
+                )
+            };
+            assert!(
+                matches!(read("http://api.example.com"), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}"
+            );
+            for ok in [
+                "https://api.example.com",
+                "http://127.0.0.1:8787",
+                "http://localhost:5001",
+                "http://[::1]:9000",
+            ] {
+                assert!(read(ok).is_ok(), "{name}={ok}");
+            }
+        }
     }
 }

@@ -47,7 +47,10 @@ async fn given_a_user_when_they_connect_through_heroku_then_tokens_are_stored_an
     let done = c.call("GET", &callback, None).await;
     assert_eq!(done.status, 302);
     let back = done.location.unwrap();
-    assert!(back.starts_with("http://console.local/projects?"), "{back}");
+    assert!(
+        back.starts_with("https://console.example.com/projects?"),
+        "{back}"
+    );
     let q = query(&back);
     assert_eq!(q["project_id"], "p1");
     assert_eq!(q["heroku"], "connected");
