@@ -809,3 +809,55 @@ fn alarms_cover_errors_throttles_failed_syncs_and_api_5xx() {
         "the email subscription is conditional"
     );
 }
+
+/// Issue 11, item 7: the webhook route is throttled on its own (management traffic or
+/// junk aimed at the public callback cannot starve deliveries), and CORS admits the
+/// console's origin only.
+#[test]
+fn the_webhook_has_its_own_throttle_and_cors_admits_only_the_console_origin() {
+    let t = template();
+    let apis = cfn::resources(&t, "AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1);
+    let api = apis[0].1;
+    let limit = |route: &str, what: &str| -> u64 {
+        api.at(&["Properties", "RouteSettings", route, what])
+            .and_then(|v| match v {
+                Node::Int(i) => u64::try_from(*i).ok(),
+                _ => None,
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "{route} has no {what} of its own: {:?}",
+                    api.at(&["Properties", "RouteSettings"])
+                )
+            })
+    };
+    let default = |what: &str| -> u64 {
+        api.at(&["Properties", "DefaultRouteSettings", what])
+            .and_then(|v| match v {
+                Node::Int(i) => u64::try_from(*i).ok(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no default {what}"))
+    };
+    let webhook = ROUTES
+        .iter()
+        .find(|r| r.function == Function::Webhook)
+        .expect("webhook route");
+    for what in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+        assert!(
+            limit(&webhook.key(), what) > default(what),
+            "the webhook's {what} is not above the management routes'"
+        );
+    }
+    let origins = api
+        .at(&["Properties", "CorsConfiguration", "AllowOrigins"])
+        .map(Node::items)
+        .expect("CORS origins");
+    assert_eq!(origins.len(), 1, "one origin: the console's");
+    let text = origins[0].text();
+    assert!(
+        text.contains("ConsoleUrl") && text.contains("https://") && !text.contains('*'),
+        "the console's origin, derived from ConsoleUrl: {text}"
+    );
+}
