@@ -46,6 +46,20 @@ impl Stack {
     }
 
     pub async fn start_with(mount: Mount, tweak: impl FnOnce(Gateway) -> Gateway) -> Stack {
+        Self::start_full(mount, tweak, |_| {}).await
+    }
+
+    /// A stack whose configuration `configure` adjusts (quotas, say) before the services
+    /// are built from it.
+    pub async fn start_configured(mount: Mount, configure: impl FnOnce(&mut Config)) -> Stack {
+        Self::start_full(mount, |g| g, configure).await
+    }
+
+    async fn start_full(
+        mount: Mount,
+        tweak: impl FnOnce(Gateway) -> Gateway,
+        configure: impl FnOnce(&mut Config),
+    ) -> Stack {
         crate::logs::init_from_env();
         let moto = Moto::shared().to_owned();
         let proxy = FaultProxy::start(&moto).await.expect("fault proxy");
@@ -72,7 +86,7 @@ impl Stack {
             ("HEROKU_OAUTH_CLIENT_SECRET_ID", client_secret_id.clone()),
             ("WEBHOOK_SIGNING_KEY_ID", signing_key_id.clone()),
         ];
-        let config = Config::from_lookup(
+        let mut config = Config::from_lookup(
             |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
             Needs {
                 oauth_client: true,
@@ -81,6 +95,7 @@ impl Stack {
             },
         )
         .expect("test config");
+        configure(&mut config);
 
         let direct = shared::aws::local(&moto).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&direct);

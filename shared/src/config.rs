@@ -26,7 +26,16 @@ pub struct Config {
     pub heroku_oauth_client_secret_id: Option<String>,
     /// Secrets Manager id of the webhook signing key.
     pub webhook_signing_key_id: Option<String>,
+    /// Quotas (stack parameters): env vars one project may sync (`LINKS_PER_PROJECT`,
+    /// default 200) and trial databases it may create per day
+    /// (`TRIAL_DATABASES_PER_DAY`, default 3). Past them: 409 `quota_exceeded`.
+    pub links_per_project: usize,
+    pub trial_databases_per_day: usize,
 }
+
+/// Defaults of the quotas when the stack does not set them.
+pub const DEFAULT_LINKS_PER_PROJECT: usize = 200;
+pub const DEFAULT_TRIAL_DATABASES_PER_DAY: usize = 3;
 
 /// A configuration problem, naming the variable so an operator can fix it at once.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -82,6 +91,15 @@ impl Config {
             }
         };
 
+        let quota = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: "expected a whole number".into(),
+                }),
+            }
+        };
         let table_name = require("TABLE_NAME")?;
         let secret_prefix = require("SECRET_PREFIX")?.trim_end_matches('/').to_owned();
         if secret_prefix.is_empty()
@@ -118,6 +136,11 @@ impl Config {
             heroku_oauth_client_id: get("HEROKU_OAUTH_CLIENT_ID"),
             heroku_oauth_client_secret_id: get("HEROKU_OAUTH_CLIENT_SECRET_ID"),
             webhook_signing_key_id: get("WEBHOOK_SIGNING_KEY_ID"),
+            links_per_project: quota("LINKS_PER_PROJECT", DEFAULT_LINKS_PER_PROJECT)?,
+            trial_databases_per_day: quota(
+                "TRIAL_DATABASES_PER_DAY",
+                DEFAULT_TRIAL_DATABASES_PER_DAY,
+            )?,
         };
         if needs.oauth_client {
             config.oauth_client_id()?;

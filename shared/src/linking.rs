@@ -30,6 +30,9 @@ pub enum LinkError {
     /// credentials are synced, never an arbitrary config var (an API key, say).
     #[error("{0}")]
     NotAnAddonConfigVar(String),
+    /// A stack quota (links per project, trial databases per day) is used up.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("{0}")]
     Conflict(String),
     #[error("Heroku is rate limiting this account")]
@@ -105,6 +108,7 @@ impl From<LinkError> for ApiError {
             }
             LinkError::Unprocessable(_) => ApiError::unprocessable(message),
             LinkError::NotAnAddonConfigVar(_) => ApiError::not_an_addon_config_var(message),
+            LinkError::QuotaExceeded(_) => ApiError::quota_exceeded(message),
             LinkError::RateLimited(wait) => ApiError::rate_limited(message, wait.as_secs()),
             LinkError::Unavailable(_) => ApiError::unavailable(message, 5),
             LinkError::Internal(m) => {
@@ -189,7 +193,7 @@ pub async fn record_connection(
 pub(crate) async fn update_integration(
     svc: &Services,
     project: &ProjectId,
-    change: impl Fn(&mut Integration),
+    mut change: impl FnMut(&mut Integration),
 ) -> Result<Integration, LinkError> {
     for _ in 0..20 {
         let current = svc.store.load_integration(project).await?;
@@ -206,6 +210,61 @@ pub(crate) async fn update_integration(
     Err(LinkError::Unavailable(
         "the integration kept changing; retry".into(),
     ))
+}
+
+/// Refuses a link that would make more than `LINKS_PER_PROJECT` of the project's env vars
+/// sync (re-linking one that already syncs is not a new one).
+pub async fn check_link_quota(
+    svc: &Services,
+    project: &ProjectId,
+    env_var: &EnvVarName,
+) -> Result<(), LinkError> {
+    let quota = svc.config.links_per_project;
+    let entries = svc.store.directory(project).await?;
+    if entries.len() < quota {
+        return Ok(());
+    }
+    // Past the cheap bound: count the links that really sync (each reads its app).
+    let mut active = 0;
+    for entry in &entries {
+        if entry_is_active(svc, entry).await? {
+            if entry.env_var == *env_var {
+                return Ok(());
+            }
+            active += 1;
+        }
+    }
+    if active >= quota {
+        return Err(LinkError::QuotaExceeded(format!(
+            "this project already syncs {active} env vars, its quota (LINKS_PER_PROJECT); \
+             opt out of one first, or ask the operator to raise it"
+        )));
+    }
+    Ok(())
+}
+
+/// Counts a trial database against the project's daily quota, or refuses it
+/// (`TRIAL_DATABASES_PER_DAY`): each creates a Heroku app and a paid add-on on the
+/// owner's account.
+pub async fn reserve_trial_database(svc: &Services, project: &ProjectId) -> Result<(), LinkError> {
+    let now = svc.clock.now().unix_timestamp();
+    let quota = svc.config.trial_databases_per_day;
+    let mut over = false;
+    update_integration(svc, project, |i| {
+        i.trial_databases.retain(|t| now - t < 86_400);
+        over = i.trial_databases.len() >= quota;
+        if !over {
+            i.trial_databases.push(now);
+        }
+    })
+    .await?;
+    if over {
+        return Err(LinkError::QuotaExceeded(format!(
+            "this project created {quota} trial databases in the last 24 hours, its quota \
+             (TRIAL_DATABASES_PER_DAY); try again tomorrow"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether the link behind a directory entry is active (syncing).

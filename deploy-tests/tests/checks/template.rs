@@ -245,6 +245,8 @@ fn function_environment_names_the_fixed_config_and_never_the_api() {
         "HEROKU_OAUTH_CLIENT_ID",
         "HEROKU_OAUTH_CLIENT_SECRET_ID",
         "WEBHOOK_SIGNING_KEY_ID",
+        "LINKS_PER_PROJECT",
+        "TRIAL_DATABASES_PER_DAY",
     ] {
         assert!(vars.get(name).is_some(), "{name} is not set");
     }

@@ -61,6 +61,7 @@ pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let config_var = ConfigVarName::parse(body.config_var)?;
     assignable(ctx, &project, &env_var)?;
     http::access::connected_owner(ctx.svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
+    linking::check_link_quota(ctx.svc, &project, &env_var).await?;
     shared::optout::run_cleanup(ctx.svc, &project).await;
     let linked = linking::link(
         ctx.svc,
@@ -103,6 +104,8 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             "{env_var} is already synced from another app; opt out of that sync first"
         )));
     }
+    linking::check_link_quota(svc, &project, &env_var).await?;
+    linking::reserve_trial_database(svc, &project).await?;
 
     let app = with_token(svc, &project, "a new Heroku app", |token| async move {
         svc.heroku.create_app(&token, None).await

@@ -61,6 +61,10 @@ pub struct Integration {
     pub refresh_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_until_ms: Option<i64>,
+    /// When (Unix seconds) each trial database of the last day was started: the daily
+    /// quota counts them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trial_databases: Vec<i64>,
 }
 
 impl Integration {
@@ -78,6 +82,7 @@ impl Integration {
             generation: 0,
             refresh_owner: None,
             refresh_until_ms: None,
+            trial_databases: vec![],
         }
     }
 

@@ -43,6 +43,10 @@ impl ApiError {
     pub fn method_not_allowed(m: impl Into<String>) -> Self {
         Self::new(405, "method_not_allowed", m)
     }
+    /// 409: a stack quota is used up.
+    pub fn quota_exceeded(m: impl Into<String>) -> Self {
+        Self::new(409, "quota_exceeded", m)
+    }
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(409, "conflict", m)
     }

@@ -266,3 +266,109 @@ async fn given_a_reserved_env_var_name_then_400_and_nothing_written() {
     assert_eq!(trial.status, 400, "{}", trial.json);
     assert!(s.heroku.webhooks(&app).is_empty(), "nothing subscribed");
 }
+
+/// Issue 11, item 7: quotas. Past LINKS_PER_PROJECT env vars, or TRIAL_DATABASES_PER_DAY
+/// trial databases in 24 hours, the answer is 409 quota_exceeded and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_quota_used_up_then_409_quota_exceeded_and_nothing_created() {
+    let s = local::fixture::Stack::start_configured(Box::new(devserver::mount_all), |c| {
+        c.links_per_project = 2;
+        c.trial_databases_per_day = 1;
+    })
+    .await;
+    let user = s.heroku.create_user("owner@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "user-1", &user).await;
+    let owner = Client::new(&s, "user-1", "p1", &[]);
+    let link = |name: &'static str| {
+        let owner = &owner;
+        async move {
+            owner
+                .call(
+                    "PUT",
+                    &format!("/projects/p1/env-vars/{name}/heroku-sync"),
+                    Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+                )
+                .await
+        }
+    };
+    assert_eq!(link("ONE_URL").await.status, 201);
+    assert_eq!(link("TWO_URL").await.status, 201);
+
+    let third = link("THREE_URL").await;
+    assert_eq!(third.status, 409, "{}", third.json);
+    assert_eq!(third.json["error"], "quota_exceeded");
+    assert_eq!(s.env_value("p1", "THREE_URL").await, None);
+    assert_eq!(
+        link("ONE_URL").await.status,
+        200,
+        "re-linking one that syncs is no new one"
+    );
+    assert_eq!(
+        owner
+            .call("DELETE", "/projects/p1/env-vars/TWO_URL/heroku-sync", None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        link("THREE_URL").await.status,
+        201,
+        "room again after an opt-out"
+    );
+
+    // One trial database a day (its link needs room under the links quota too).
+    assert_eq!(
+        owner
+            .call(
+                "DELETE",
+                "/projects/p1/env-vars/THREE_URL/heroku-sync",
+                None
+            )
+            .await
+            .status,
+        204
+    );
+    let trial = |name: &str| {
+        let (owner, body) = (&owner, format!(r#"{{"env_var":"{name}"}}"#));
+        async move {
+            owner
+                .call(
+                    "POST",
+                    "/projects/p1/integrations/heroku/trial-database",
+                    Some(&body),
+                )
+                .await
+        }
+    };
+    let first = trial("TRIAL_URL").await;
+    assert_eq!(first.status, 201, "{}", first.json);
+    let apps_before = s
+        .heroku
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/apps")
+        .count();
+    assert_eq!(
+        owner
+            .call(
+                "DELETE",
+                "/projects/p1/env-vars/TRIAL_URL/heroku-sync",
+                None
+            )
+            .await
+            .status,
+        204
+    );
+    let second = trial("TRIAL2_URL").await;
+    assert_eq!(second.status, 409, "{}", second.json);
+    assert_eq!(second.json["error"], "quota_exceeded");
+    let apps_after = s
+        .heroku
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/apps")
+        .count();
+    assert_eq!(apps_after, apps_before, "no second Heroku app");
+}
