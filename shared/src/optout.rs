@@ -325,6 +325,20 @@ async fn revoke(
     authorization_id: Option<&str>,
     token_secret: &str,
 ) -> Step {
+    // A reconnect since this was queued stored a newer grant's tokens under the same
+    // secret name: those are not ours to revoke or delete. The old grant could only be
+    // revoked with its own token, which that reconnect replaced.
+    match svc.tokens.load(project).await {
+        Ok(Some(stored))
+            if stored.authorization_id.is_some()
+                && stored.authorization_id.as_deref() != authorization_id =>
+        {
+            tracing::warn!(project = %project, "a newer Heroku grant replaced the one to revoke; its tokens are kept");
+            return revoke_replaced(svc, project, authorization_id).await;
+        }
+        Ok(_) => {}
+        Err(e) => return Step::Later(e.to_string()),
+    }
     if let Some(id) = authorization_id {
         match svc.tokens.access_token(project).await {
             Ok(token) => match svc.heroku.delete_authorization(&token, id).await {
@@ -348,4 +362,24 @@ async fn revoke(
     }
     svc.tokens.forget(project);
     Step::Done
+}
+
+/// The grant queued for revocation was replaced by a newer one of the same project: try
+/// to revoke the old one with the new token (it works when both are the same Heroku
+/// account's), and never touch the new tokens.
+async fn revoke_replaced(svc: &Services, project: &ProjectId, old: Option<&str>) -> Step {
+    let Some(id) = old else {
+        return Step::Done;
+    };
+    match svc.tokens.access_token(project).await {
+        Ok(token) => match svc.heroku.delete_authorization(&token, id).await {
+            Ok(()) => {
+                tracing::info!(project = %project, "replaced Heroku authorization revoked");
+                Step::Done
+            }
+            Err(e) => step_for(e),
+        },
+        Err(crate::tokens::TokenError::Transient(m)) => Step::Later(m),
+        Err(_) => Step::Done,
+    }
 }

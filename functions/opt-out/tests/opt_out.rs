@@ -386,6 +386,75 @@ async fn given_heroku_down_during_disconnect_then_revocation_waits_and_finishes_
     );
 }
 
+/// Issue 10, item 7. A revocation postponed by a Heroku outage used to survive a
+/// reconnect and then, once Heroku was back, delete the *new* connection's token secret
+/// (same name): the project looked connected and could not sync. The postponed revocation
+/// now leaves a token secret that belongs to a newer authorization alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_revocation_postponed_then_a_reconnect_then_the_new_tokens_survive_the_cleanup() {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    let project = shared::domain::ProjectId::parse("p1").unwrap();
+
+    s.heroku.inject(Fault::status("/", 503));
+    let deleted = c
+        .call("DELETE", "/projects/p1/integrations/heroku", None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    s.heroku.clear_faults();
+    let old = s
+        .svc
+        .tokens
+        .load(&project)
+        .await
+        .unwrap()
+        .expect("old tokens");
+    s.connect("p1", "alice", &user).await;
+    let new = s
+        .svc
+        .tokens
+        .load(&project)
+        .await
+        .unwrap()
+        .expect("new tokens");
+    assert_ne!(new.access_token, old.access_token);
+    assert_ne!(new.authorization_id, old.authorization_id, "a new grant");
+
+    // Any call that touches the integration retries the postponed clean-up.
+    let again = c
+        .call("POST", "/projects/p1/integrations/heroku/authorize", None)
+        .await;
+    assert_eq!(again.status, 200, "{}", again.json);
+
+    let kept = s.svc.tokens.load(&project).await.unwrap();
+    assert_eq!(
+        kept.map(|t| t.access_token),
+        Some(new.access_token.clone()),
+        "the new connection's tokens are still there"
+    );
+    let dbs = c
+        .call("GET", "/projects/p1/integrations/heroku/databases", None)
+        .await;
+    assert_eq!(dbs.status, 200, "the new grant still works: {}", dbs.json);
+    let status = c.status("p1").await;
+    assert_eq!(status["status"], "connected", "{status}");
+    let auths = s.heroku.authorizations(&user);
+    let by_id = |id: &Option<String>| auths.iter().find(|a| Some(&a.id) == id.as_ref()).cloned();
+    assert!(
+        by_id(&old.authorization_id).is_some_and(|a| a.revoked),
+        "the old grant revoked"
+    );
+    assert!(
+        by_id(&new.authorization_id).is_some_and(|a| !a.revoked),
+        "the new grant kept"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_changed() {
     let s = stack().await;
