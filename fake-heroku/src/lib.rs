@@ -182,6 +182,12 @@ impl FakeHeroku {
         self.shared.lock().settings.decision = d;
     }
 
+    /// Whether `GET /oauth/authorizations` leaves the token values out (`null`), as the
+    /// schema allows: code must find its authorization by client id, not by token.
+    pub fn set_hide_authorization_tokens(&self, hide: bool) {
+        self.shared.lock().settings.hide_authorization_tokens = hide;
+    }
+
     /// Lifetime of access tokens issued from now on (default 8 hours).
     pub fn set_token_ttl(&self, ttl: Duration) {
         self.shared.lock().settings.token_ttl = ttl;

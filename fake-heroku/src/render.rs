@@ -179,6 +179,7 @@ pub(crate) fn webhook(st: &State, wh: &WebhookRec) -> Value {
 pub(crate) fn authorization(st: &State, auth: &AuthorizationRec) -> Value {
     let client = st.clients.get(&auth.client_id);
     let user = st.user(&auth.user_id);
+    let hide = st.settings.hide_authorization_tokens;
     let expires_in = st.access_tokens.get(&auth.access_token).map(|t| {
         t.expires_at
             .saturating_duration_since(std::time::Instant::now())
@@ -188,7 +189,7 @@ pub(crate) fn authorization(st: &State, auth: &AuthorizationRec) -> Value {
         "access_token": {
             "expires_in": expires_in,
             "id": auth.access_token_id,
-            "token": auth.access_token,
+            "token": (!hide).then_some(&auth.access_token),
         },
         "client": client.map(|c| json!({
             "id": c.id,
@@ -202,7 +203,7 @@ pub(crate) fn authorization(st: &State, auth: &AuthorizationRec) -> Value {
         "refresh_token": {
             "expires_in": null,
             "id": auth.refresh_token_id,
-            "token": auth.refresh_token,
+            "token": (!hide).then_some(&auth.refresh_token),
         },
         "scope": auth.scope,
         "session": null,

@@ -87,6 +87,9 @@ pub(crate) struct Settings {
     pub(crate) retry_schedule: Vec<Duration>,
     pub(crate) api_latency: Duration,
     pub(crate) rate_pool: u32,
+    /// List authorizations without their token values (the schema allows `null`; a
+    /// third-party client may well be shown none).
+    pub(crate) hide_authorization_tokens: bool,
 }
 
 impl Default for Settings {
@@ -101,6 +104,7 @@ impl Default for Settings {
             retry_schedule: [100, 300, 1000, 3000].map(Duration::from_millis).to_vec(),
             api_latency: Duration::ZERO,
             rate_pool: 4500,
+            hide_authorization_tokens: false,
         }
     }
 }

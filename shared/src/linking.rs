@@ -141,6 +141,30 @@ where
     }
 }
 
+/// A reconnect with *another* Heroku account leaves the previous account's grant alive
+/// unless we revoke it now, with its own token, before the new tokens replace it. Best
+/// effort: a failure is logged (the old grant then lapses only when its owner revokes it).
+async fn revoke_replaced_account(svc: &Services, project: &ProjectId, new_account: &str) {
+    let Ok(Some(old)) = svc.tokens.load(project).await else {
+        return;
+    };
+    if old.heroku_user_id.as_deref() == Some(new_account) {
+        return;
+    }
+    let Some(id) = old.authorization_id.as_deref() else {
+        return;
+    };
+    let token = AccessToken::new(&old.access_token);
+    match svc.heroku.delete_authorization(&token, id).await {
+        Ok(()) => {
+            tracing::info!(project = %project, "the previous account's Heroku authorization revoked")
+        }
+        Err(e) => {
+            tracing::warn!(project = %project, error = %e, "could not revoke the previous account's Heroku authorization")
+        }
+    }
+}
+
 /// Records a fresh Heroku connection for `project`: tokens into Secrets Manager, the
 /// Heroku account and authorization into the integration item.
 pub async fn record_connection(
@@ -155,19 +179,41 @@ pub async fn record_connection(
         .account(&token)
         .await
         .map_err(|e| heroku_error(e, "the Heroku account"))?;
-    // The authorization's id is what revocation needs; find ours by its access token.
+    // The authorization's id is what revocation needs. Ours are the ones of our OAuth
+    // client: the one holding this token when the list shows tokens (it need not), else
+    // the newest, the grant just made (one Heroku user may have connected several projects).
+    let client_id = svc.config.oauth_client_id().ok();
     let authorization_id = match svc.heroku.authorizations(&token).await {
-        Ok(list) => list
-            .into_iter()
-            .find(|a| {
+        Ok(list) => {
+            let ours: Vec<_> = list
+                .into_iter()
+                .filter(|a| a.client.as_ref().and_then(|c| c.id.as_deref()) == client_id)
+                .collect();
+            let by_token = ours.iter().find(|a| {
                 a.access_token.as_ref().and_then(|t| t.token.as_deref()) == Some(token.expose())
-            })
-            .map(|a| a.id),
+            });
+            let newest = ours.iter().map(|a| &a.created_at).max();
+            let mut newest_ones = ours.iter().filter(|a| Some(&a.created_at) == newest);
+            // Two of ours made in the same second (created_at has second resolution) are
+            // indistinguishable without tokens: better no id than another project's.
+            let unique_newest = match (newest_ones.next(), newest_ones.next()) {
+                (Some(a), None) => Some(a),
+                _ => None,
+            };
+            let found = by_token.or(unique_newest).map(|a| a.id.clone());
+            if found.is_none() {
+                tracing::warn!(
+                    "could not tell our authorization apart; revocation will not be possible"
+                );
+            }
+            found
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not list authorizations; revocation will not be possible");
             None
         }
     };
+    revoke_replaced_account(svc, project, &account.id).await;
     let now = svc.clock.now();
     let mut tokens = StoredTokens::from_grant(grant, now.unix_timestamp(), None);
     tokens.authorization_id = authorization_id.clone();

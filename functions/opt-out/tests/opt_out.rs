@@ -455,6 +455,73 @@ async fn given_a_revocation_postponed_then_a_reconnect_then_the_new_tokens_survi
     );
 }
 
+/// Issue 11, item 5. Our authorization was found by matching token values in
+/// `GET /oauth/authorizations`; when the list shows none (the schema allows `null`),
+/// nothing was ever revoked. It is now found by our OAuth client id (the newest of ours
+/// for a fresh grant), so deleting one project's integration revokes that project's grant
+/// and no other project's of the same Heroku user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_authorizations_listed_without_tokens_then_delete_revokes_exactly_the_projects_grant()
+{
+    let s = stack().await;
+    s.heroku.set_hide_authorization_tokens(true);
+    let user = s.heroku.create_user("dev@example.com");
+    s.connect("p1", "alice", &user).await;
+    // Heroku's created_at has second resolution; grants made in one second cannot be
+    // told apart without tokens (the code then records none, on purpose).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.connect("p2", "alice", &user).await;
+    let grant = |p: &str| {
+        let project = shared::domain::ProjectId::parse(p).unwrap();
+        let tokens = s.svc.tokens.clone();
+        async move {
+            tokens
+                .load(&project)
+                .await
+                .unwrap()
+                .unwrap()
+                .authorization_id
+        }
+    };
+    let (g1, g2) = (grant("p1").await, grant("p2").await);
+    assert!(g1.is_some() && g2.is_some() && g1 != g2, "{g1:?} {g2:?}");
+
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(
+        c.call("DELETE", "/projects/p1/integrations/heroku", None)
+            .await
+            .status,
+        204
+    );
+
+    let auths = s.heroku.authorizations(&user);
+    let revoked = |g: &Option<String>| auths.iter().any(|a| Some(&a.id) == g.as_ref() && a.revoked);
+    assert!(revoked(&g1), "p1's grant revoked");
+    assert!(!revoked(&g2), "p2's grant untouched");
+}
+
+/// Issue 11, item 5. A reconnect with another Heroku account used to leave the previous
+/// account's grant alive; it is revoked, with its own token, before the new one replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_reconnect_with_another_account_then_the_previous_grant_is_revoked() {
+    let s = stack().await;
+    let first = s.heroku.create_user("first@example.com");
+    let second = s.heroku.create_user("second@example.com");
+    s.connect("p1", "alice", &first).await;
+    s.connect("p1", "alice", &second).await;
+    assert!(
+        s.heroku.authorizations(&first).iter().all(|a| a.revoked),
+        "the first account's grant is revoked"
+    );
+    assert!(
+        s.heroku.authorizations(&second).iter().all(|a| !a.revoked),
+        "the new grant is live"
+    );
+    // Same account again: nothing is revoked but the grant being replaced stays usable.
+    s.connect("p1", "alice", &second).await;
+    assert!(s.heroku.authorizations(&second).iter().all(|a| !a.revoked));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_changed() {
     let s = stack().await;

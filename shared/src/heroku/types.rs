@@ -204,6 +204,9 @@ pub struct Authorization {
     pub access_token: Option<TokenRef>,
     #[serde(default)]
     pub client: Option<ClientRef>,
+    /// RFC 3339 (UTC): the newest of ours is the grant just made.
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 impl fmt::Debug for Authorization {
