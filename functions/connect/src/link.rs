@@ -95,31 +95,80 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         Some(i) if i.is_connected() => {}
         _ => return Err(LinkError::NotConnected.into()),
     }
-    // Fail with 409 before anything is created at Heroku.
-    if linking::synced_from(svc, &project, &env_var)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict(format!(
-            "{env_var} is already synced from another app; opt out of that sync first"
-        )));
+    // A repeat for this env var (a double submit, a retry after a failure) continues the
+    // trial already started today instead of making another app.
+    let existing = linking::trial_for(svc, &project, &env_var).await?;
+    if existing.is_none() {
+        // Fail with 409 before anything is created at Heroku.
+        if linking::synced_from(svc, &project, &env_var)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::conflict(format!(
+                "{env_var} is already synced from another app; opt out of that sync first"
+            )));
+        }
+        linking::check_link_quota(svc, &project, &env_var).await?;
     }
-    linking::check_link_quota(svc, &project, &env_var).await?;
-    linking::reserve_trial_database(svc, &project).await?;
-
-    let app = with_token(svc, &project, "a new Heroku app", |token| async move {
-        svc.heroku.create_app(&token, None).await
-    })
-    .await?;
-    tracing::info!(app_id = %app.id, "trial app created");
+    let mut trial = match linking::reserve_trial_database(svc, &project, &env_var).await? {
+        linking::TrialSlot::New => None,
+        linking::TrialSlot::Existing(t) => Some(t),
+    };
+    let repeat = trial.is_some();
+    // Another call is creating this one's app right now: wait a little for it.
+    for _ in 0..40 {
+        match &trial {
+            Some(t) if t.app_id.is_none() => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                trial = linking::trial_for(svc, &project, &env_var).await?;
+            }
+            _ => break,
+        }
+    }
+    let (app_id, app_name) = match trial.as_ref().and_then(|t| t.app_id.clone()) {
+        Some(id) => (
+            id,
+            trial
+                .as_ref()
+                .and_then(|t| t.app_name.clone())
+                .unwrap_or_default(),
+        ),
+        None if repeat => {
+            return Err(ApiError::unavailable(
+                format!("a trial database for {env_var} is being created; retry shortly"),
+                5,
+            ));
+        }
+        None => {
+            let created = with_token(svc, &project, "a new Heroku app", |token| async move {
+                svc.heroku.create_app(&token, None).await
+            })
+            .await;
+            let app = match created {
+                Ok(app) => app,
+                Err(e) => {
+                    linking::cancel_trial(svc, &project, &env_var).await?;
+                    return Err(e.into());
+                }
+            };
+            tracing::info!(app_id = %app.id, "trial app created");
+            let (id, name) = (app.id.clone(), app.name.clone());
+            linking::record_trial(svc, &project, &env_var, |t| {
+                t.app_id = Some(id.clone());
+                t.app_name = Some(name.clone());
+            })
+            .await?;
+            (app.id, app.name)
+        }
+    };
     // Subscribe and link before the add-on exists, so the release that adds its config
-    // var is delivered to us and writes the env var.
+    // var is delivered to us and writes the env var. Linking again is idempotent.
     let linked = linking::link(
         svc,
         &LinkRequest {
             project: project.clone(),
-            env_var,
-            app: app.id.clone(),
+            env_var: env_var.clone(),
+            app: app_id.clone(),
             config_var: ConfigVarName::parse(TRIAL_CONFIG_VAR).map_err(ApiError::from)?,
             sub: caller.sub,
             allow_missing: true,
@@ -127,22 +176,31 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         },
     )
     .await?;
-    let addon = with_token(svc, &project, "the trial app", |token| {
-        let app_id = app.id.clone();
-        async move { svc.heroku.create_addon(&token, &app_id, TRIAL_PLAN).await }
-    })
-    .await?;
-    tracing::info!(app_id = %app.id, addon_id = %addon.id, "trial database provisioning");
-    Ok(http::json(
-        201,
-        &json!({
-            "app": { "id": app.id, "name": app.name },
-            "addon": {
+    let addon = match trial.as_ref().and_then(|t| t.addon_id.clone()) {
+        Some(id) => json!({ "id": id, "plan": TRIAL_PLAN }),
+        None => {
+            let addon = with_token(svc, &project, "the trial app", |token| {
+                let app_id = app_id.clone();
+                async move { svc.heroku.create_addon(&token, &app_id, TRIAL_PLAN).await }
+            })
+            .await?;
+            tracing::info!(app_id = %app_id, addon_id = %addon.id, "trial database provisioning");
+            let id = addon.id.clone();
+            linking::record_trial(svc, &project, &env_var, |t| t.addon_id = Some(id.clone()))
+                .await?;
+            json!({
                 "id": addon.id,
                 "name": addon.name,
                 "plan": addon.plan.as_ref().and_then(|p| p.name.clone()).unwrap_or_else(|| TRIAL_PLAN.to_owned()),
                 "state": addon.state,
-            },
+            })
+        }
+    };
+    Ok(http::json(
+        if repeat { 200 } else { 201 },
+        &json!({
+            "app": { "id": app_id, "name": app_name },
+            "addon": addon,
             "link": LinkView::from(&linked.link),
         }),
     ))

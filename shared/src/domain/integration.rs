@@ -61,10 +61,25 @@ pub struct Integration {
     pub refresh_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_until_ms: Option<i64>,
-    /// When (Unix seconds) each trial database of the last day was started: the daily
-    /// quota counts them.
+    /// The trial databases of the last day: the daily quota counts them, and a repeat
+    /// for the same env var continues the same one instead of making another app.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trial_databases: Vec<i64>,
+    pub trials: Vec<Trial>,
+}
+
+/// One trial database being made or made: reserved first, then its app and add-on
+/// recorded as they are created, so a retry or a double submit continues it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    pub env_var: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon_id: Option<String>,
 }
 
 impl Integration {
@@ -82,7 +97,7 @@ impl Integration {
             generation: 0,
             refresh_owner: None,
             refresh_until_ms: None,
-            trial_databases: vec![],
+            trials: vec![],
         }
     }
 

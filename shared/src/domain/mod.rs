@@ -11,7 +11,7 @@ pub mod plan;
 pub use app::{AppRecord, Lease, Subscription};
 pub use fingerprint::Fingerprint;
 pub use ids::{AppId, ConfigVarName, EnvVarName, ProjectId, ValidationError};
-pub use integration::{Cleanup, Integration, IntegrationStatus};
+pub use integration::{Cleanup, Integration, IntegrationStatus, Trial};
 pub use link::{HISTORY_LEN, HistoryEntry, HistoryKind, Link, LinkKey, LinkStatus};
 
 /// Timestamps are UTC, stored and shown as RFC 3339.

@@ -603,3 +603,72 @@ async fn given_a_rotation_while_linking_before_the_subscription_exists_then_the_
         "the rotated value, not the one read first"
     );
 }
+
+/// Issue 10, item 10. A double submit made two Heroku apps, and a failure after the app
+/// was made left it behind with a 409 on the retry. A repeat for the same env var now
+/// continues the trial already started: the same app, one app in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_trial_database_submitted_twice_at_once_then_one_app_and_the_same_answer() {
+    let (s, _user, c) = connected().await;
+    let path = "/projects/p1/integrations/heroku/trial-database";
+    let body = Some(r#"{"env_var":"TRIAL_URL"}"#);
+
+    let (a, b) = tokio::join!(c.call("POST", path, body), c.call("POST", path, body));
+
+    assert!(
+        a.status == 201 || b.status == 201,
+        "{} / {}",
+        a.json,
+        b.json
+    );
+    assert!(
+        [a.status, b.status]
+            .iter()
+            .all(|st| *st == 201 || *st == 200),
+        "{} / {}",
+        a.json,
+        b.json
+    );
+    assert_eq!(a.json["app"]["id"], b.json["app"]["id"], "the same app");
+    let apps = s
+        .heroku
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/apps")
+        .count();
+    assert_eq!(apps, 1, "one Heroku app");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_trial_failing_after_its_app_was_made_then_the_retry_continues_with_that_app() {
+    let (s, _user, c) = connected().await;
+    let path = "/projects/p1/integrations/heroku/trial-database";
+    let body = Some(r#"{"env_var":"TRIAL_URL"}"#);
+    // Everything POSTed under /apps/{id}/ fails once: the subscription, after the app.
+    s.heroku.inject(
+        fake_heroku::Fault::status("/apps/", 503)
+            .method("POST")
+            .times(1),
+    );
+
+    let first = c.call("POST", path, body).await;
+    assert_eq!(first.status, 503, "{}", first.json);
+    let retry = c.call("POST", path, body).await;
+
+    assert_eq!(retry.status, 200, "{}", retry.json);
+    assert_eq!(retry.json["link"]["status"], "active");
+    let apps: Vec<_> = s
+        .heroku
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/apps")
+        .collect();
+    assert_eq!(apps.len(), 1, "no second app");
+    let addons = s
+        .heroku
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/addons") && r.status < 300)
+        .count();
+    assert_eq!(addons, 1, "its add-on made once");
+}
