@@ -22,4 +22,5 @@ pub mod signing;
 pub mod sync;
 pub mod telemetry;
 pub mod tokens;
+pub mod trials;
 pub mod views;

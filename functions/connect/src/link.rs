@@ -11,6 +11,7 @@ use shared::http::access::Also;
 use shared::http::{self, ApiError};
 use shared::linking::{self, LinkError, LinkOutcome, LinkRequest, with_token};
 use shared::ports::IntegrationStore;
+use shared::trials;
 use shared::views::LinkView;
 
 /// The plan of the trial database (Heroku's smallest Postgres).
@@ -97,7 +98,7 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
     // A repeat for this env var (a double submit, a retry after a failure) continues the
     // trial already started today instead of making another app.
-    let existing = linking::trial_for(svc, &project, &env_var).await?;
+    let existing = trials::trial_for(svc, &project, &env_var).await?;
     if existing.is_none() {
         // Fail with 409 before anything is created at Heroku.
         if linking::synced_from(svc, &project, &env_var)
@@ -110,9 +111,9 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         }
         linking::check_link_quota(svc, &project, &env_var).await?;
     }
-    let mut trial = match linking::reserve_trial_database(svc, &project, &env_var).await? {
-        linking::TrialSlot::New => None,
-        linking::TrialSlot::Existing(t) => Some(t),
+    let mut trial = match trials::reserve_trial_database(svc, &project, &env_var).await? {
+        trials::TrialSlot::New => None,
+        trials::TrialSlot::Existing(t) => Some(t),
     };
     let repeat = trial.is_some();
     // Another call is creating this one's app right now: wait a little for it.
@@ -120,7 +121,7 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         match &trial {
             Some(t) if t.app_id.is_none() => {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                trial = linking::trial_for(svc, &project, &env_var).await?;
+                trial = trials::trial_for(svc, &project, &env_var).await?;
             }
             _ => break,
         }
@@ -147,13 +148,13 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             let app = match created {
                 Ok(app) => app,
                 Err(e) => {
-                    linking::cancel_trial(svc, &project, &env_var).await?;
+                    trials::cancel_trial(svc, &project, &env_var).await?;
                     return Err(e.into());
                 }
             };
             tracing::info!(app_id = %app.id, "trial app created");
             let (id, name) = (app.id.clone(), app.name.clone());
-            linking::record_trial(svc, &project, &env_var, |t| {
+            trials::record_trial(svc, &project, &env_var, |t| {
                 t.app_id = Some(id.clone());
                 t.app_name = Some(name.clone());
             })
@@ -186,7 +187,7 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             .await?;
             tracing::info!(app_id = %app_id, addon_id = %addon.id, "trial database provisioning");
             let id = addon.id.clone();
-            linking::record_trial(svc, &project, &env_var, |t| t.addon_id = Some(id.clone()))
+            trials::record_trial(svc, &project, &env_var, |t| t.addon_id = Some(id.clone()))
                 .await?;
             json!({
                 "id": addon.id,
