@@ -1066,15 +1066,22 @@ async fn given_store_down_then_transient() {
     assert!(reason.contains("DynamoDB"), "{reason}");
 }
 
-/// An app store whose lease-holder saves (the commit after a write) wait for a permit.
-struct SlowCommitStore {
+/// Something a sync's commit (its lease-holder save, after the writes) runs into first:
+/// a wait, or an injected failure (then nothing is saved).
+#[async_trait::async_trait]
+trait BeforeCommit: Send + Sync {
+    async fn before_commit(&self) -> Result<(), shared::ports::StoreError>;
+}
+
+/// The memory store with `hook` in front of every lease-holder save; every other call
+/// goes straight through.
+struct CommitHooked<H> {
     inner: Arc<shared::adapters::MemoryStore>,
-    gate: tokio::sync::Semaphore,
-    reached: tokio::sync::Notify,
+    hook: H,
 }
 
 #[async_trait::async_trait]
-impl shared::ports::AppStore for SlowCommitStore {
+impl<H: BeforeCommit> shared::ports::AppStore for CommitHooked<H> {
     async fn load_app(
         &self,
         app: &shared::domain::AppId,
@@ -1088,8 +1095,7 @@ impl shared::ports::AppStore for SlowCommitStore {
         guard: shared::ports::Guard,
     ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
         if matches!(guard, shared::ports::Guard::LeaseHolder { .. }) {
-            self.reached.notify_one();
-            self.gate.acquire().await.expect("gate").forget();
+            self.hook.before_commit().await?;
         }
         self.inner.save_app(record, guard).await
     }
@@ -1099,10 +1105,10 @@ impl shared::ports::AppStore for SlowCommitStore {
         record: &shared::domain::AppRecord,
         guard: shared::ports::Guard,
         entry: &shared::ports::DirectoryEntry,
-        replace_entry: Option<&shared::ports::DirectoryEntry>,
+        replacing: Option<&shared::ports::DirectoryEntry>,
     ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
         self.inner
-            .save_app_with_entry(record, guard, entry, replace_entry)
+            .save_app_with_entry(record, guard, entry, replacing)
             .await
     }
 
@@ -1122,6 +1128,35 @@ impl shared::ports::AppStore for SlowCommitStore {
     }
 }
 
+/// Commits wait for a permit, saying when one is waiting.
+struct SlowCommit {
+    gate: tokio::sync::Semaphore,
+    reached: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl BeforeCommit for SlowCommit {
+    async fn before_commit(&self) -> Result<(), shared::ports::StoreError> {
+        self.reached.notify_one();
+        self.gate.acquire().await.expect("gate").forget();
+        Ok(())
+    }
+}
+
+/// The next commit fails as if DynamoDB were down, without saving: a sync whose secret
+/// write landed but whose commit did not.
+struct FailCommitOnce(std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl BeforeCommit for FailCommitOnce {
+    async fn before_commit(&self) -> Result<(), shared::ports::StoreError> {
+        if self.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(shared::ports::StoreError::Unavailable("injected".into()));
+        }
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn given_holder_whose_commit_lands_after_its_lease_expired_then_it_cannot_roll_back_a_newer_check()
  {
@@ -1134,10 +1169,12 @@ async fn given_holder_whose_commit_lands_after_its_lease_expired_then_it_cannot_
     let k = w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
     w.heroku.release(6, &[]);
-    let store = Arc::new(SlowCommitStore {
+    let store = Arc::new(CommitHooked {
         inner: w.store.clone(),
-        gate: tokio::sync::Semaphore::new(0),
-        reached: tokio::sync::Notify::new(),
+        hook: SlowCommit {
+            gate: tokio::sync::Semaphore::new(0),
+            reached: tokio::sync::Notify::new(),
+        },
     });
     let mut ctx_a = w.ctx();
     ctx_a.apps = store.clone();
@@ -1147,7 +1184,7 @@ async fn given_holder_whose_commit_lands_after_its_lease_expired_then_it_cannot_
         let req = w.req(Target::Release(5));
         async move { ctx.sync(&req).await }
     });
-    store.reached.notified().await;
+    store.hook.reached.notified().await;
     assert_eq!(
         w.env(P, ENV),
         Some(url(5)),
@@ -1158,7 +1195,7 @@ async fn given_holder_whose_commit_lands_after_its_lease_expired_then_it_cannot_
     let report_b = w.ctx().sync(&w.req(Target::Release(6))).await.expect("B");
     assert_eq!(report_b.waiting, vec![k.clone()]);
     assert_eq!(w.link_state(&k).await.last_release_version, Some(6));
-    store.gate.add_permits(1);
+    store.hook.gate.add_permits(1);
     let result_a = a.await.unwrap();
 
     let link = w.link_state(&k).await;
@@ -1227,59 +1264,6 @@ async fn given_slow_heroku_answer_then_the_lease_is_counted_from_when_it_is_take
     assert_eq!(w.env(P, ENV), Some(url(5)));
 }
 
-/// An app store that refuses the next lease-holder commit as if DynamoDB were down,
-/// without saving: a sync whose secret write landed but whose commit did not.
-struct CommitFails {
-    inner: Arc<shared::adapters::MemoryStore>,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl shared::ports::AppStore for CommitFails {
-    async fn load_app(
-        &self,
-        app: &shared::domain::AppId,
-    ) -> Result<Option<shared::domain::AppRecord>, shared::ports::StoreError> {
-        self.inner.load_app(app).await
-    }
-    async fn save_app(
-        &self,
-        record: &shared::domain::AppRecord,
-        guard: shared::ports::Guard,
-    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
-        if matches!(guard, shared::ports::Guard::LeaseHolder { .. })
-            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(shared::ports::StoreError::Unavailable("injected".into()));
-        }
-        self.inner.save_app(record, guard).await
-    }
-    async fn save_app_with_entry(
-        &self,
-        record: &shared::domain::AppRecord,
-        guard: shared::ports::Guard,
-        entry: &shared::ports::DirectoryEntry,
-        replace: Option<&shared::ports::DirectoryEntry>,
-    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
-        self.inner
-            .save_app_with_entry(record, guard, entry, replace)
-            .await
-    }
-    async fn directory_entry(
-        &self,
-        project: &shared::domain::ProjectId,
-        env_var: &shared::domain::EnvVarName,
-    ) -> Result<Option<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
-        self.inner.directory_entry(project, env_var).await
-    }
-    async fn directory(
-        &self,
-        project: &shared::domain::ProjectId,
-    ) -> Result<Vec<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
-        self.inner.directory(project).await
-    }
-}
-
 /// I2 (found by the simulation, seeds 2, 3, 5, 6, 7). v12 is written but its commit fails;
 /// once the lease has expired a late v11 used to be written over it, moving the secret
 /// back. The write-ahead `writing_version` (saved with the lease) now blocks every older
@@ -1290,9 +1274,9 @@ async fn given_a_write_whose_commit_failed_then_no_older_release_is_written_over
     let k = w.one_link(P).await;
     w.heroku.release(11, &[("DATABASE_URL", &url(11))]);
     w.heroku.release(12, &[("DATABASE_URL", &url(12))]);
-    let failing = Arc::new(CommitFails {
+    let failing = Arc::new(CommitHooked {
         inner: w.store.clone(),
-        armed: std::sync::atomic::AtomicBool::new(true),
+        hook: FailCommitOnce(std::sync::atomic::AtomicBool::new(true)),
     });
     let mut ctx = w.ctx();
     ctx.apps = failing.clone();
