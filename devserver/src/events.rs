@@ -179,6 +179,16 @@ pub fn samples() -> Vec<Sample> {
             jwt(),
         ),
         sample(
+            "connect/resync.json",
+            "connect",
+            200,
+            "sync PG_DATABASE_URL now against acme-shop's newest release",
+            "POST",
+            format!("/projects/{p}/env-vars/PG_DATABASE_URL/heroku-sync/resync"),
+            None,
+            jwt(),
+        ),
+        sample(
             "connect/link-wrong-project.json",
             "connect",
             403,

@@ -373,10 +373,7 @@ mod tests {
         assert!(CONSOLE_HTML.contains(r#"<script src="/console/console.js">"#));
         assert!(CONSOLE_HTML.contains(r#"aria-live="polite""#));
         // In docs/contract.md but not served yet: the console shows their 404 cleanly.
-        let upcoming = [
-            ("POST", "/integrations/heroku/confirm"),
-            ("POST", "/env-vars/X/heroku-sync/resync"),
-        ];
+        let upcoming = [("POST", "/integrations/heroku/confirm")];
         let calls = console_calls();
         assert!(calls.len() >= 7, "{calls:?}");
         for (method, path) in &calls {

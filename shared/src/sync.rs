@@ -71,6 +71,20 @@ pub struct SyncRequest {
     pub delivery_id: Option<String>,
 }
 
+impl SyncRequest {
+    /// One link to the app's newest release, outside any delivery: a resync asked for by
+    /// the owner (docs/contract.md, `POST …/heroku-sync/resync`).
+    pub fn newest_for_link(app_id: AppId, link: LinkKey) -> Self {
+        SyncRequest {
+            app_id,
+            target: Target::Newest,
+            only: Some(link),
+            released_at: None,
+            delivery_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
     /// Heroku, DynamoDB or Secrets Manager is down, slow or throttling; nothing wrong was

@@ -1,10 +1,12 @@
 //! The connect function: Heroku OAuth (authorize and callback), the integration's status,
-//! the user's Heroku Postgres databases, linking an env var (with its first sync), and
-//! the trial database. Each route lives in its own module; this one dispatches.
+//! the user's Heroku Postgres databases, linking an env var (with its first sync), a
+//! resync of one link, and the trial database. Each route lives in its own module; this
+//! one dispatches.
 
 mod databases;
 mod link;
 mod oauth;
+mod resync;
 mod status;
 
 use lambda_http::request::RequestContext;
@@ -65,6 +67,7 @@ impl Connect {
                 RouteId::Status => status::get(&ctx).await,
                 RouteId::Databases => databases::list(&ctx).await,
                 RouteId::Link => link::put(&ctx).await,
+                RouteId::Resync => resync::post(&ctx).await,
                 RouteId::TrialDatabase => link::trial(&ctx).await,
                 // `serve` resolves only this function's routes; another's cannot arrive.
                 _ => Err(ApiError::not_found("no such route")),

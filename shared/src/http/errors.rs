@@ -47,6 +47,10 @@ impl ApiError {
     pub fn quota_exceeded(m: impl Into<String>) -> Self {
         Self::new(409, "quota_exceeded", m)
     }
+    /// 409: the link is opted out or disconnected, so nothing syncs it (a resync).
+    pub fn link_not_active(m: impl Into<String>) -> Self {
+        Self::new(409, "link_not_active", m)
+    }
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(409, "conflict", m)
     }

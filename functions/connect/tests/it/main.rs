@@ -7,4 +7,5 @@ mod common;
 
 mod link;
 mod oauth;
+mod resync;
 mod roles;
