@@ -1,9 +1,9 @@
-//! Idempotent creation of what SAM creates in AWS: the table (keys and TTL exactly as in
-//! `template.yaml`) and the bootstrap secrets.
+//! Idempotent creation of what SAM creates in AWS: the table (keys, the `reconcile` index
+//! and TTL exactly as in `template.yaml`), the reconcile queue and the bootstrap secrets.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use secrecy::SecretString;
 use shared::adapters::TableKeys;
@@ -42,6 +42,21 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         .attribute_definitions(attr(TableKeys::SK))
         .key_schema(key(TableKeys::PK, KeyType::Hash))
         .key_schema(key(TableKeys::SK, KeyType::Range))
+        .attribute_definitions(attr(TableKeys::RECON_PK))
+        .attribute_definitions(attr(TableKeys::RECON_SK))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(TableKeys::RECONCILE_INDEX)
+                .key_schema(key(TableKeys::RECON_PK, KeyType::Hash))
+                .key_schema(key(TableKeys::RECON_SK, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .expect("reconcile index"),
+        )
         .send()
         .await;
     if let Err(e) = created {
@@ -82,4 +97,26 @@ pub async fn ensure_secret(
         .await
         .map_err(|e| e.to_string())?;
     Ok(SecretString::from(value.to_owned()))
+}
+
+/// Creates the reconciler's SQS queue unless it exists; returns its URL.
+pub async fn ensure_queue(client: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
+    let out = client
+        .create_queue()
+        .queue_name(name)
+        // As in template.yaml: longer than a worker's batch can take.
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "120",
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot create queue {name}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            )
+        })?;
+    out.queue_url
+        .ok_or_else(|| format!("SQS created {name} but sent no URL"))
 }

@@ -33,6 +33,9 @@ pub struct Stack {
     /// Clients that bypass the proxy, for assertions while faults are injected.
     pub dynamo: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// SQS in moto, through the proxy, and this stack's own reconcile queue.
+    pub sqs: aws_sdk_sqs::Client,
+    pub reconcile_queue_url: String,
     pub signing_key: String,
     pub jwt_secret: String,
 }
@@ -118,6 +121,10 @@ impl Stack {
         );
 
         let proxied = shared::aws::local(proxy.url()).await;
+        let sqs = aws_sdk_sqs::Client::new(&proxied);
+        let reconcile_queue_url = bootstrap::ensure_queue(&sqs, &format!("reconcile-{run}"))
+            .await
+            .expect("reconcile queue");
         let metrics = Arc::new(RecordedMetrics::default());
         let svc =
             Arc::new(Services::new(config.clone(), &proxied, metrics.clone()).expect("services"));
@@ -135,6 +142,8 @@ impl Stack {
             gateway,
             dynamo,
             secrets,
+            sqs,
+            reconcile_queue_url,
             signing_key,
             jwt_secret: DEFAULT_DEV_JWT_SECRET.to_owned(),
         }

@@ -17,6 +17,7 @@ pub mod linking;
 pub mod metrics;
 pub mod optout;
 pub mod ports;
+pub mod reconcile;
 pub mod services;
 pub mod signing;
 pub mod sync;

@@ -407,6 +407,7 @@ pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError
             only: Some(LinkKey::new(&req.project, &req.env_var)),
             released_at: None,
             delivery_id: None,
+            repair: None,
         })
         .await?;
     let record = svc
@@ -506,6 +507,8 @@ pub async fn save_link(
                 writing_version: None,
                 last_synced_at: None,
                 last_checked_at: None,
+                last_delivery_at: None,
+                last_repair: None,
                 last_error: None,
                 linked_at: now,
                 linked_by: req.sub.clone(),
@@ -675,6 +678,7 @@ pub async fn catch_up(svc: &Services, project: &ProjectId) {
             only: Some(link.key()),
             released_at: None,
             delivery_id: None,
+            repair: None,
         };
         match svc.sync.sync(&request).await {
             Ok(report) => {

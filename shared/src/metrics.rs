@@ -17,6 +17,22 @@ pub struct SyncMetrics {
     /// Validly signed deliveries we can never use (not JSON, no app or version):
     /// answered 2xx so Heroku stops retrying, and counted so someone can look.
     pub deliveries_unusable: u64,
+    /// Set by a reconcile worker's batch: emitted even when zero, so an alarm on drift
+    /// sees every pass.
+    pub reconcile: Option<ReconcileMetrics>,
+}
+
+/// One reconcile batch (docs/contract.md, "The promise, and what keeps it").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReconcileMetrics {
+    pub links_checked: u64,
+    /// Links found behind their app's newest release: a delivery did not come.
+    pub links_behind: u64,
+    pub subscriptions_repaired: u64,
+    /// Apps left for the next pass because their account's budget or pool ran out.
+    pub apps_deferred: u64,
+    /// Age in seconds of the oldest release found unsynced.
+    pub oldest_unsynced_release_s: Option<f64>,
 }
 
 pub trait MetricsSink: Send + Sync {
@@ -53,6 +69,23 @@ impl EmfStdout {
         if let Some(s) = m.release_to_written {
             metrics.push(serde_json::json!({"Name": "ReleaseToWrittenSeconds", "Unit": "Seconds"}));
             doc["ReleaseToWrittenSeconds"] = serde_json::json!(s);
+        }
+        if let Some(r) = &m.reconcile {
+            for (name, value) in [
+                ("LinksChecked", r.links_checked),
+                ("LinksBehind", r.links_behind),
+                ("SubscriptionsRepaired", r.subscriptions_repaired),
+                ("AppsDeferred", r.apps_deferred),
+            ] {
+                metrics.push(serde_json::json!({"Name": name, "Unit": "Count"}));
+                doc[name] = serde_json::json!(value);
+            }
+            if let Some(s) = r.oldest_unsynced_release_s {
+                metrics.push(
+                    serde_json::json!({"Name": "OldestUnsyncedReleaseSeconds", "Unit": "Seconds"}),
+                );
+                doc["OldestUnsyncedReleaseSeconds"] = serde_json::json!(s);
+            }
         }
         doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = serde_json::Value::Array(metrics);
         doc.to_string()
@@ -100,6 +133,11 @@ mod tests {
                 syncs_failed: 0,
                 release_to_written: Some(1.5),
                 deliveries_unusable: 1,
+                reconcile: Some(ReconcileMetrics {
+                    links_behind: 3,
+                    oldest_unsynced_release_s: Some(900.0),
+                    ..ReconcileMetrics::default()
+                }),
             },
             1000,
         );
@@ -117,6 +155,9 @@ mod tests {
         assert_eq!(v["ReleaseToWrittenSeconds"], 1.5);
         assert_eq!(v["DeliveriesUnusable"], 1);
         assert!(declared.contains(&"DeliveriesUnusable"));
+        assert_eq!(v["LinksBehind"], 3);
+        assert_eq!(v["LinksChecked"], 0);
+        assert_eq!(v["OldestUnsyncedReleaseSeconds"], 900.0);
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
     }
 }

@@ -1,8 +1,12 @@
 //! Ports: the small traits the domain needs from the outside world. Adapters implement
 //! them for DynamoDB, Secrets Manager and Heroku, and in memory for fast tests.
 
-use crate::domain::{AppId, AppRecord, ConfigVarName, EnvVarName, Integration, ProjectId};
-use crate::heroku::{AccessToken, ConfigVars, HerokuError, Release, TokenGrant};
+use crate::domain::{
+    AppId, AppRecord, ConfigVarName, EnvVarName, Integration, ProjectId, Timestamp,
+};
+use crate::heroku::{
+    AccessToken, ConfigVars, HerokuError, Release, TokenGrant, Webhook, WebhookRequest,
+};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -178,12 +182,97 @@ pub trait HerokuApi: Send + Sync {
         release: Option<u64>,
     ) -> Result<ConfigVars, HerokuError>;
 
-    /// The app's newest release.
+    /// The app's newest succeeded release, in one call.
     async fn newest_release(
         &self,
         token: &AccessToken,
         app: &str,
     ) -> Result<Option<Release>, HerokuError>;
+
+    /// What Heroku last said is left of the rate-limit pool of `token`'s account
+    /// (`RateLimit-Remaining`), if any call with it has been answered.
+    fn rate_limit_remaining_for(&self, _token: &AccessToken) -> Option<u32> {
+        None
+    }
+}
+
+/// Heroku's app webhooks: our subscription to an app's releases.
+#[async_trait]
+pub trait HerokuWebhooks: Send + Sync {
+    /// One webhook; `None` when Heroku no longer has it.
+    async fn webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+    ) -> Result<Option<Webhook>, HerokuError>;
+
+    async fn list_webhooks(
+        &self,
+        token: &AccessToken,
+        app: &str,
+    ) -> Result<Vec<Webhook>, HerokuError>;
+
+    async fn create_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Webhook, HerokuError>;
+
+    async fn update_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Webhook, HerokuError>;
+
+    /// Deletes a webhook; one already gone counts as deleted.
+    async fn delete_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+    ) -> Result<(), HerokuError>;
+}
+
+/// What the reconciler needs from the table beyond app records: which apps and projects
+/// to visit, and a cheap mark of each visit.
+#[async_trait]
+pub trait ReconcileIndex: Send + Sync {
+    /// Every app with at least one active link.
+    async fn apps_with_active_links(&self) -> Result<Vec<AppId>, StoreError>;
+
+    /// Every project whose integration still owes clean-up at Heroku.
+    async fn projects_with_cleanup(&self) -> Result<Vec<ProjectId>, StoreError>;
+
+    /// Records that the app was checked against Heroku at `at` (its newest release was
+    /// `release`). A small item of its own: the app record is not rewritten each pass.
+    async fn mark_checked(
+        &self,
+        app: &AppId,
+        at: Timestamp,
+        release: u64,
+    ) -> Result<(), StoreError>;
+
+    /// When the app was last checked by the reconciler.
+    async fn checked_at(&self, app: &AppId) -> Result<Option<Timestamp>, StoreError>;
+}
+
+/// A shared count of the Heroku calls the reconciler makes per account and hour.
+#[async_trait]
+pub trait RateBudget: Send + Sync {
+    /// Takes `n` calls from `account`'s budget for the hour containing `now_s`, unless
+    /// that would pass `limit`: `false` then, and nothing is taken.
+    async fn take(&self, account: &str, n: u32, limit: u32, now_s: i64)
+    -> Result<bool, StoreError>;
+}
+
+/// The reconciler's work queue (SQS in AWS): messages are JSON bodies.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn send(&self, bodies: &[String]) -> Result<(), StoreError>;
 }
 
 /// Heroku's OAuth token endpoint.

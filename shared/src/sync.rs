@@ -13,7 +13,9 @@
 use crate::clock::Clock;
 pub use crate::domain::plan::SyncReport;
 use crate::domain::plan::{self, Fetched, Plan, WriteOutcome, note_error};
-use crate::domain::{AppId, AppRecord, Fingerprint, Lease, Link, LinkKey, ProjectId, Timestamp};
+use crate::domain::{
+    AppId, AppRecord, Fingerprint, Lease, Link, LinkKey, ProjectId, Repair, Timestamp,
+};
 use crate::heroku::HerokuError;
 use crate::metrics::{MetricsSink, SyncMetrics};
 use crate::ports::{AppStore, EnvVarSink, Guard, HerokuApi, Saved, StoreError, VaultError};
@@ -69,6 +71,9 @@ pub struct SyncRequest {
     /// Heroku's delivery id, the same on every retry of one delivery; `None` for syncs
     /// that are not a delivery (linking, catching up).
     pub delivery_id: Option<String>,
+    /// Set by the reconciler: what it is repairing (a release no delivery brought, a
+    /// retry of a failed link), recorded on every link this sync writes.
+    pub repair: Option<String>,
 }
 
 impl SyncRequest {
@@ -81,6 +86,7 @@ impl SyncRequest {
             only: Some(link),
             released_at: None,
             delivery_id: None,
+            repair: None,
         }
     }
 }
@@ -242,6 +248,7 @@ impl SyncContext {
                     &WriteOutcome::default(),
                     &mut report,
                 );
+                note_cause(&mut record, &plan, req, &report, now);
                 // Any lease left on the record has expired: drop it (its holder's late
                 // commit also conflicts on the generation this save moves on).
                 record.set_lease(None);
@@ -313,7 +320,9 @@ impl SyncContext {
             }
 
             let (outcome, write_error) = self.write_values(&leased, &plan, &lease).await;
-            plan::apply(&mut leased, &plan, self.clock.now(), &outcome, &mut report);
+            let now = self.clock.now();
+            plan::apply(&mut leased, &plan, now, &outcome, &mut report);
+            note_cause(&mut leased, &plan, req, &report, now);
             // A write in doubt keeps the lease until it expires: no other writer may start
             // before that write can no longer land (write_margin > the client's timeout).
             leased.set_lease(outcome.in_doubt.then(|| lease.clone()));
@@ -388,7 +397,7 @@ impl SyncContext {
         }
     }
 
-    async fn record_failure(
+    pub(crate) async fn record_failure(
         &self,
         app: AppId,
         only: Option<LinkKey>,
@@ -422,7 +431,7 @@ impl SyncContext {
 
     /// Runs `call` with the project's token, refreshing once on a 401. The outer `Err` is
     /// transient; `Ok(Err(reason))` is a permanent failure to record on the links.
-    async fn with_token<T, F, Fut>(
+    pub(crate) async fn with_token<T, F, Fut>(
         &self,
         project: &ProjectId,
         call: F,
@@ -579,6 +588,33 @@ fn idempotency_token(
     h.update(version.to_be_bytes());
     h.update(fingerprint.as_str().as_bytes());
     hex::encode(&h.finalize()[..24])
+}
+
+/// Records on the links what brought this sync: a delivery reaching them, or the
+/// reconciler's repair of the ones it wrote.
+fn note_cause(
+    record: &mut AppRecord,
+    plan: &Plan,
+    req: &SyncRequest,
+    report: &SyncReport,
+    now: Timestamp,
+) {
+    for (key, _) in &plan.steps {
+        let Some(link) = record.links.get_mut(key) else {
+            continue;
+        };
+        if req.delivery_id.is_some() {
+            link.last_delivery_at = Some(now);
+        }
+        if let Some(what) = &req.repair
+            && report.written.contains(key)
+        {
+            link.last_repair = Some(Repair {
+                at: now,
+                what: what.clone(),
+            });
+        }
+    }
 }
 
 /// The release and id of a webhook delivery: Heroku retries it until it succeeds. Other

@@ -1,7 +1,9 @@
 //! The JSON shapes the management API answers with (see `docs/openapi.yaml`). Views
 //! copy what a caller may see and nothing else: no fingerprint, no token, no value.
 
-use crate::domain::{HistoryEntry, Integration, IntegrationStatus, Link, LinkStatus, Timestamp};
+use crate::domain::{
+    HistoryEntry, Integration, IntegrationStatus, Link, LinkStatus, Repair, Timestamp,
+};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +24,11 @@ pub struct LinkView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_checked_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// When a webhook delivery last reached this link.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_delivery_at: Option<Timestamp>,
+    /// The reconciler's last repair for this link (a missed release, a subscription).
+    pub last_repair: Option<Repair>,
     #[serde(with = "time::serde::rfc3339")]
     pub linked_at: Timestamp,
     pub history: Vec<HistoryEntry>,
@@ -41,6 +48,8 @@ impl From<&Link> for LinkView {
             last_release_version: l.last_release_version,
             last_checked_at: l.last_checked_at,
             last_error: l.last_error.clone(),
+            last_delivery_at: l.last_delivery_at,
+            last_repair: l.last_repair.clone(),
             linked_at: l.linked_at,
             history: l.history.clone(),
         }

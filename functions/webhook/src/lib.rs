@@ -120,6 +120,7 @@ impl Webhook {
             only: None,
             released_at: release.created_at,
             delivery_id: delivery.delivery_id.clone(),
+            repair: None,
         };
         match self.svc.sync.sync(&request).await {
             Ok(report) => {

@@ -6,6 +6,13 @@
 //! | integration | `PROJECT#{project_id}` | `INTEGRATION` |
 //! | directory entry (env var → app) | `PROJECT#{project_id}` | `ENV#{env_var}` |
 //! | OAuth state (expires by TTL on `ttl`) | `OAUTH#{sha256(state)}` | `STATE` |
+//! | the reconciler's last check of an app | `APP#{app_id}` | `CHECK` |
+//! | the reconciler's Heroku calls per account and hour (TTL) | `BUDGET#{account}` | `H#{hour}` |
+//!
+//! The sparse global secondary index `reconcile` (keys `recon_pk`, `recon_sk`, keys
+//! only) lists what the reconciler visits: an app record carries them while it has an
+//! active link (`APPS`, `{token project}#{app}`), an integration while it owes clean-up
+//! (`CLEANUP`, `{project}`). A save that keeps them unchanged does not write the index.
 //!
 //! The webhook path is one strongly consistent GetItem of the app record; every write is
 //! a conditional put on a generation number or a lease (optimistic concurrency).
@@ -31,6 +38,10 @@ impl TableKeys {
     pub const PK: &'static str = "pk";
     pub const SK: &'static str = "sk";
     pub const TTL: &'static str = "ttl";
+    /// The sparse `reconcile` index (see the module docs).
+    pub const RECONCILE_INDEX: &'static str = "reconcile";
+    pub const RECON_PK: &'static str = "recon_pk";
+    pub const RECON_SK: &'static str = "recon_sk";
 }
 
 /// The table's key schema, for tools that create it (dev stack, tests).
@@ -44,11 +55,15 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+/// `recon_pk` of app records with an active link, and of integrations owing clean-up.
+pub(crate) const RECON_APPS: &str = "APPS";
+pub(crate) const RECON_CLEANUP: &str = "CLEANUP";
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -138,6 +153,13 @@ impl DynamoStore {
         let mut item = encode(&next)?;
         item.insert(TableKeys::PK.into(), s(app_pk(&record.app_id)));
         item.insert(TableKeys::SK.into(), s("APP"));
+        if let Some(project) = record.token_project() {
+            item.insert(TableKeys::RECON_PK.into(), s(RECON_APPS));
+            item.insert(
+                TableKeys::RECON_SK.into(),
+                s(format!("{project}#{}", record.app_id)),
+            );
+        }
         Ok(item)
     }
 
@@ -311,6 +333,13 @@ impl IntegrationStore for DynamoStore {
         let mut item = encode(&next)?;
         item.insert(TableKeys::PK.into(), s(project_pk(&integration.project_id)));
         item.insert(TableKeys::SK.into(), s("INTEGRATION"));
+        if !integration.pending_cleanup.is_empty() {
+            item.insert(TableKeys::RECON_PK.into(), s(RECON_CLEANUP));
+            item.insert(
+                TableKeys::RECON_SK.into(),
+                s(integration.project_id.as_str()),
+            );
+        }
         let mut req = self
             .client
             .put_item()

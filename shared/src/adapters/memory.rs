@@ -1,7 +1,7 @@
 //! In-memory adapters with the same conditional semantics as DynamoDB and Secrets
 //! Manager, for fast domain tests. They count calls and can be told to fail.
 
-use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
+use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId, Timestamp};
 use crate::ports::{
     AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, SecretVault, StateStore,
     StoreError, VaultError,
@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[derive(Default)]
 pub struct MemoryStore {
-    apps: Mutex<HashMap<AppId, AppRecord>>,
-    integrations: Mutex<HashMap<ProjectId, Integration>>,
+    pub(super) apps: Mutex<HashMap<AppId, AppRecord>>,
+    pub(super) integrations: Mutex<HashMap<ProjectId, Integration>>,
+    /// The reconciler's check marks (`ReconcileIndex::mark_checked`).
+    pub(super) checks: Mutex<HashMap<AppId, (Timestamp, u64)>>,
     directory: Mutex<BTreeMap<(ProjectId, EnvVarName), DirectoryEntry>>,
     states: Mutex<HashMap<String, OAuthState>>,
     /// When set, every call fails as if DynamoDB were unreachable.
@@ -33,7 +35,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    fn enter(&self) -> Result<(), StoreError> {
+    pub(super) fn enter(&self) -> Result<(), StoreError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if self.down.load(Ordering::Relaxed) {
             Err(StoreError::Unavailable("injected outage".into()))
@@ -62,7 +64,7 @@ impl MemoryStore {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

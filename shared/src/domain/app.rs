@@ -111,6 +111,12 @@ impl AppRecord {
     pub fn has_active_links(&self) -> bool {
         self.active_links().next().is_some()
     }
+
+    /// The project whose Heroku token reads the app's newest release: the first active
+    /// link's (the same one every time, so the reconciler groups apps by it).
+    pub fn token_project(&self) -> Option<&ProjectId> {
+        self.active_links().next().map(|l| &l.project_id)
+    }
 }
 
 #[cfg(test)]

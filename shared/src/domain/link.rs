@@ -61,6 +61,14 @@ pub struct HistoryEntry {
     pub detail: Option<String>,
 }
 
+/// A repair the reconciler made: what and when (shown in the status view).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
+    pub what: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub project_id: ProjectId,
@@ -95,6 +103,17 @@ pub struct Link {
     pub last_checked_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When a webhook delivery last reached this link's sync: with `last_checked_at`, it
+    /// tells an owner whether deliveries still arrive or only the reconciler keeps it.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_delivery_at: Option<Timestamp>,
+    /// The last thing the reconciler repaired for this link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_repair: Option<Repair>,
     #[serde(with = "time::serde::rfc3339")]
     pub linked_at: Timestamp,
     /// The `sub` of the user who linked it.
@@ -144,6 +163,8 @@ mod tests {
             writing_version: None,
             last_synced_at: None,
             last_checked_at: None,
+            last_delivery_at: None,
+            last_repair: None,
             last_error: None,
             linked_at: Timestamp::UNIX_EPOCH,
             linked_by: "u1".into(),

@@ -12,7 +12,7 @@ pub use app::{AppRecord, Lease, Subscription};
 pub use fingerprint::Fingerprint;
 pub use ids::{AppId, ConfigVarName, EnvVarName, ProjectId, ValidationError};
 pub use integration::{Cleanup, Integration, IntegrationStatus, Trial};
-pub use link::{HISTORY_LEN, HistoryEntry, HistoryKind, Link, LinkKey, LinkStatus};
+pub use link::{HISTORY_LEN, HistoryEntry, HistoryKind, Link, LinkKey, LinkStatus, Repair};
 
 /// Timestamps are UTC, stored and shown as RFC 3339.
 pub type Timestamp = time::OffsetDateTime;

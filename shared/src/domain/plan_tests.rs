@@ -20,6 +20,8 @@ fn link(project: &str, env: &str, status: LinkStatus, at: Option<u64>) -> Link {
         writing_version: None,
         last_synced_at: None,
         last_checked_at: None,
+        last_delivery_at: None,
+        last_repair: None,
         last_error: None,
         linked_at: Timestamp::UNIX_EPOCH,
         linked_by: "u".into(),

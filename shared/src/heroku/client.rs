@@ -3,11 +3,14 @@
 
 use super::error::HerokuError;
 use super::types::*;
-use crate::ports::{HerokuApi, HerokuOAuth};
+use crate::ports::{HerokuApi, HerokuOAuth, HerokuWebhooks};
 use async_trait::async_trait;
 use reqwest::{Method, Response, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,18 @@ pub struct HerokuClient {
     opts: HerokuClientOptions,
     /// Last `RateLimit-Remaining` seen (-1: none yet).
     rate_remaining: AtomicI64,
+    /// The same, per token (keyed by a hash of it, never the token): Heroku's pool is
+    /// per account, and the reconciler spends several accounts' pools at once.
+    per_token: Mutex<HashMap<u64, u32>>,
+}
+
+/// How many tokens' pools are remembered before the map starts over (a container
+/// serves a bounded set of accounts; this only bounds memory).
+const PER_TOKEN_MAX: usize = 10_000;
+
+fn token_key(token: &AccessToken) -> u64 {
+    let digest = Sha256::digest(token.expose().as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// Checks an app id or name before it goes into a URL path: Heroku ids are UUIDs and names
@@ -84,6 +99,7 @@ impl HerokuClient {
             id_url: id_url.trim_end_matches('/').to_owned(),
             opts,
             rate_remaining: AtomicI64::new(-1),
+            per_token: Mutex::new(HashMap::new()),
         })
     }
 
@@ -136,7 +152,7 @@ impl HerokuClient {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "heroku api call"
             );
-            self.note_rate_limit(&resp);
+            self.note_rate_limit(&resp, token);
             if status == StatusCode::TOO_MANY_REQUESTS && !waited {
                 let wait = retry_after(&resp);
                 if let Some(wait) = wait.filter(|w| *w <= self.opts.max_inline_wait) {
@@ -153,7 +169,7 @@ impl HerokuClient {
         }
     }
 
-    fn note_rate_limit(&self, resp: &Response) {
+    fn note_rate_limit(&self, resp: &Response, token: &AccessToken) {
         if let Some(n) = resp
             .headers()
             .get("ratelimit-remaining")
@@ -161,6 +177,12 @@ impl HerokuClient {
             .and_then(|v| v.trim().parse::<i64>().ok())
         {
             self.rate_remaining.store(n, Ordering::Relaxed);
+            let mut per_token = self.per_token.lock().unwrap_or_else(|p| p.into_inner());
+            if per_token.len() >= PER_TOKEN_MAX {
+                per_token.clear();
+            }
+            per_token.insert(token_key(token), n.clamp(0, u32::MAX as i64) as u32);
+            drop(per_token);
             if n < 100 {
                 tracing::warn!(target: "heroku", remaining = n, "Heroku rate-limit pool running low");
             }
@@ -270,6 +292,21 @@ impl HerokuClient {
             .await
     }
 
+    /// One webhook; `None` when Heroku no longer has it.
+    pub async fn webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+    ) -> Result<Option<Webhook>, HerokuError> {
+        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
+        match self.get(token, &path).await {
+            Ok(w) => Ok(Some(w)),
+            Err(HerokuError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn create_webhook(
         &self,
         token: &AccessToken,
@@ -353,6 +390,11 @@ impl HerokuClient {
 
 #[async_trait]
 impl HerokuApi for HerokuClient {
+    fn rate_limit_remaining_for(&self, token: &AccessToken) -> Option<u32> {
+        let per_token = self.per_token.lock().unwrap_or_else(|p| p.into_inner());
+        per_token.get(&token_key(token)).copied()
+    }
+
     async fn config_vars(
         &self,
         token: &AccessToken,
@@ -378,12 +420,65 @@ impl HerokuApi for HerokuClient {
                 Method::GET,
                 &path,
                 token,
-                Some("version ..; max=1, order=desc"),
+                Some("version ..; max=10, order=desc"),
                 None,
             )
             .await?;
+        // The newest release may still be pending (a release phase running) or have
+        // failed: its config vars are not what the app runs. Ten is one page and more
+        // failed releases in a row than anyone leaves unattended.
         let releases: Vec<Release> = decode(resp).await?;
-        Ok(releases.into_iter().next())
+        Ok(releases
+            .into_iter()
+            .find(|r| r.status.as_deref().is_none_or(|s| s == "succeeded")))
+    }
+}
+
+#[async_trait]
+impl HerokuWebhooks for HerokuClient {
+    async fn webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+    ) -> Result<Option<Webhook>, HerokuError> {
+        HerokuClient::webhook(self, token, app, webhook_id).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        token: &AccessToken,
+        app: &str,
+    ) -> Result<Vec<Webhook>, HerokuError> {
+        self.webhooks(token, app).await
+    }
+
+    async fn create_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Webhook, HerokuError> {
+        HerokuClient::create_webhook(self, token, app, request).await
+    }
+
+    async fn update_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Webhook, HerokuError> {
+        HerokuClient::update_webhook(self, token, app, webhook_id, request).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        webhook_id: &str,
+    ) -> Result<(), HerokuError> {
+        HerokuClient::delete_webhook(self, token, app, webhook_id).await
     }
 }
 

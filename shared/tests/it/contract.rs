@@ -118,6 +118,8 @@ fn link(app: &AppId, p: &str, env: &str) -> Link {
         writing_version: None,
         last_synced_at: None,
         last_checked_at: None,
+        last_delivery_at: None,
+        last_repair: None,
         last_error: None,
         linked_at: ts("2024-05-01T12:00:00Z"),
         linked_by: "user-1".into(),

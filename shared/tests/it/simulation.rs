@@ -292,6 +292,7 @@ async fn schedule(seed: u64) -> Result<(), String> {
                             only: None,
                             released_at: None,
                             delivery_id: Some(id.clone()),
+                            repair: None,
                         };
                         let r = match ctx.sync(&req).await {
                             Ok(_) => Ok(()),
@@ -355,6 +356,7 @@ async fn schedule(seed: u64) -> Result<(), String> {
                 only: None,
                 released_at: None,
                 delivery_id: Some(id.clone()),
+                repair: None,
             };
             let r = ctx.sync(&req).await.map(drop).map_err(|e| e.to_string());
             lock(&answered).push((v, id, r));

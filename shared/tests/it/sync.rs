@@ -20,6 +20,7 @@ fn at(version: u64) -> SyncRequest {
         only: None,
         released_at: None,
         delivery_id: None,
+        repair: None,
     }
 }
 
@@ -31,6 +32,7 @@ impl World {
             only: None,
             released_at: None,
             delivery_id: None,
+            repair: None,
         }
     }
 }
@@ -1510,6 +1512,7 @@ async fn given_a_delivery_of_a_newer_release_holding_the_lease_then_an_older_one
 fn delivery(w: &World, version: u64, id: &str) -> SyncRequest {
     SyncRequest {
         delivery_id: Some(id.to_owned()),
+        repair: None,
         ..w.req(Target::Release(version))
     }
 }

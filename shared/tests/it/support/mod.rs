@@ -452,6 +452,8 @@ impl World {
             writing_version: None,
             last_synced_at: None,
             last_checked_at: None,
+            last_delivery_at: None,
+            last_repair: None,
             last_error: None,
             linked_at: start_time(),
             linked_by: "user-1".into(),

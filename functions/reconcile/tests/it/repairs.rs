@@ -1,0 +1,292 @@
+//! What a pass repairs: a lost delivery, a failed delivery Heroku stopped retrying, a
+//! deleted or altered subscription, clean-up left pending; and what it costs.
+
+use crate::*;
+use fake_heroku::{DeliveryMode, Fault};
+use shared::domain::{AppId, ProjectId};
+use shared::metrics::ReconcileMetrics;
+use shared::ports::{IntegrationStore, ReconcileIndex};
+
+fn reconcile_metrics(stack: &Stack) -> Vec<ReconcileMetrics> {
+    stack
+        .metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.reconcile.clone())
+        .collect()
+}
+
+fn sum(ms: &[ReconcileMetrics], f: impl Fn(&ReconcileMetrics) -> u64) -> u64 {
+    ms.iter().map(f).sum()
+}
+
+/// Settings under which no pass checks a subscription unless it must.
+fn steady() -> ReconcileSettings {
+    ReconcileSettings {
+        subscription_check_every: 1_000_003,
+        ..settings()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_lost_delivery_when_a_pass_runs_then_the_env_var_catches_up_and_shows_the_repair() {
+    let w = world().await;
+    w.stack.heroku.set_delivery_mode(DeliveryMode::Hold);
+    let release = w.stack.heroku.rotate_credentials(&w.app);
+    assert_eq!(w.stack.heroku.take_held().len(), 1, "the delivery is lost");
+    assert_ne!(
+        w.env().await.unwrap(),
+        w.heroku_url(),
+        "stale before the pass"
+    );
+
+    let r = reconciler(&w.stack, steady());
+    pass(&r).await;
+
+    assert_eq!(w.env().await.unwrap(), w.heroku_url(), "caught up");
+    let link = w.link().await;
+    assert_eq!(link.last_release_version, Some(release.version));
+    let repair = link.last_repair.expect("the repair is shown");
+    assert!(
+        repair.what.contains(&format!("v{}", release.version))
+            && repair.what.contains("not delivered"),
+        "{}",
+        repair.what
+    );
+    let checked = w
+        .stack
+        .svc
+        .store
+        .checked_at(&AppId::parse(&w.app.id).unwrap())
+        .await
+        .unwrap();
+    assert!(checked.is_some(), "the pass marked the app checked");
+    let m = reconcile_metrics(&w.stack);
+    assert_eq!(sum(&m, |m| m.links_behind), 1, "{m:?}");
+    assert_eq!(sum(&m, |m| m.links_checked), 1);
+    // Drift means a delivery went missing: the subscription was checked, and is fine.
+    assert_eq!(sum(&m, |m| m.subscriptions_repaired), 0);
+
+    // Nothing changed since: the next pass costs one Heroku call and writes nothing.
+    let versions = w.stack.env_versions(PROJECT, ENV_VAR).await;
+    w.stack.heroku.reset_request_log();
+    pass(&r).await;
+    let calls = w.stack.heroku.requests();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].path.ends_with("/releases"), "{calls:?}");
+    assert_eq!(w.stack.env_versions(PROJECT, ENV_VAR).await, versions);
+    let m = reconcile_metrics(&w.stack);
+    assert_eq!(m.last().unwrap().links_behind, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_delivery_that_failed_and_was_never_retried_when_a_pass_runs_then_it_is_retried() {
+    let w = world().await;
+    // Heroku gives up after the first attempt (its 72 h of retries, compressed).
+    w.stack.heroku.set_retry_schedule(vec![]);
+    w.stack.proxy.fail("PutSecretValue", 500);
+    w.stack.heroku.rotate_credentials(&w.app);
+    assert!(
+        w.stack
+            .heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await
+    );
+    assert!(
+        w.stack.heroku.deliveries().iter().all(|d| !d.succeeded),
+        "the delivery failed"
+    );
+    w.stack.proxy.clear();
+    assert_ne!(w.env().await.unwrap(), w.heroku_url());
+
+    pass(&reconciler(&w.stack, steady())).await;
+
+    assert_eq!(w.env().await.unwrap(), w.heroku_url());
+    assert!(w.link().await.last_repair.is_some());
+}
+
+async fn our_token(w: &World) -> shared::heroku::AccessToken {
+    w.stack
+        .svc
+        .tokens
+        .access_token(&ProjectId::parse(PROJECT).unwrap())
+        .await
+        .expect("token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_deleted_subscription_when_a_pass_runs_then_it_is_recreated_and_deliveries_resume()
+{
+    let w = world().await;
+    let hooks = w.stack.heroku.webhooks(&w.app);
+    assert_eq!(hooks.len(), 1);
+    w.stack
+        .svc
+        .heroku
+        .delete_webhook(&our_token(&w).await, &w.app.id, &hooks[0].id)
+        .await
+        .expect("deleted at Heroku");
+    assert!(w.stack.heroku.webhooks(&w.app).is_empty());
+
+    pass(&reconciler(&w.stack, settings())).await;
+
+    let hooks = w.stack.heroku.webhooks(&w.app);
+    assert_eq!(hooks.len(), 1, "subscribed again");
+    assert_eq!(hooks[0].url, format!("{}/webhooks/heroku", w.stack.url()));
+    let record = w.stack.app_record(&w.app.id).await.unwrap();
+    assert_eq!(record.subscription.unwrap().webhook_id, hooks[0].id);
+    let link = w.link().await;
+    assert!(
+        link.last_repair.unwrap().what.contains("missing"),
+        "the repair is shown"
+    );
+    assert_eq!(
+        sum(&reconcile_metrics(&w.stack), |m| m.subscriptions_repaired),
+        1
+    );
+
+    // And the new subscription delivers, signed with our key.
+    w.stack.heroku.rotate_credentials(&w.app);
+    assert!(
+        w.stack
+            .heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await
+    );
+    assert!(w.stack.heroku.deliveries().iter().all(|d| d.succeeded));
+    assert_eq!(w.env().await.unwrap(), w.heroku_url());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_subscription_changed_at_heroku_when_a_pass_runs_then_it_is_restored() {
+    let w = world().await;
+    let hook = w.stack.heroku.webhooks(&w.app).remove(0);
+    let body = shared::heroku::WebhookRequest {
+        include: &["api:release"],
+        level: "notify",
+        url: "https://elsewhere.example.com/hook",
+        secret: "not-ours",
+    };
+    w.stack
+        .svc
+        .heroku
+        .update_webhook(&our_token(&w).await, &w.app.id, &hook.id, &body)
+        .await
+        .expect("changed at Heroku");
+
+    pass(&reconciler(&w.stack, settings())).await;
+
+    let hooks = w.stack.heroku.webhooks(&w.app);
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].id, hook.id, "the same subscription, put back");
+    assert_eq!(hooks[0].url, format!("{}/webhooks/heroku", w.stack.url()));
+    assert_eq!(hooks[0].level, "sync");
+    w.stack.heroku.rotate_credentials(&w.app);
+    assert!(
+        w.stack
+            .heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await
+    );
+    assert!(
+        w.stack.heroku.deliveries().iter().all(|d| d.succeeded),
+        "delivered and verified with our key again"
+    );
+    assert_eq!(w.env().await.unwrap(), w.heroku_url());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_cleanup_left_pending_when_a_pass_runs_then_it_is_finished() {
+    let w = world().await;
+    let fault = w
+        .stack
+        .heroku
+        .inject(Fault::status(&format!("/apps/{}/webhooks", w.app.id), 503).method("DELETE"));
+    let c = local::client::Client::new(&w.stack, "user-1", PROJECT, &[]);
+    let a = c
+        .call(
+            "DELETE",
+            &format!("/projects/{PROJECT}/env-vars/{ENV_VAR}/heroku-sync"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 204, "{}", a.json);
+    let project = ProjectId::parse(PROJECT).unwrap();
+    let pending = |s: &Stack| {
+        let store = s.svc.store.clone();
+        let project = project.clone();
+        async move {
+            store
+                .load_integration(&project)
+                .await
+                .unwrap()
+                .unwrap()
+                .pending_cleanup
+                .len()
+        }
+    };
+    assert_eq!(pending(&w.stack).await, 1);
+    w.stack.heroku.clear_fault(fault);
+
+    pass(&reconciler(&w.stack, settings())).await;
+
+    assert_eq!(pending(&w.stack).await, 0, "clean-up finished");
+    assert!(w.stack.heroku.webhooks(&w.app).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_account_out_of_budget_when_a_pass_runs_then_its_other_apps_wait() {
+    let w = world().await;
+    let mut apps = vec![w.app.clone()];
+    for (i, name) in ["second-app", "third-app"].iter().enumerate() {
+        let app = w.stack.heroku.create_app(&w.user, name);
+        w.stack
+            .heroku
+            .add_postgres(&app, "heroku-postgresql:essential-0");
+        w.stack
+            .link(PROJECT, &format!("PG_URL_{i}"), &app.name, "DATABASE_URL")
+            .await;
+        apps.push(app);
+    }
+    w.stack.heroku.set_delivery_mode(DeliveryMode::Hold);
+    for app in &apps {
+        w.stack.heroku.rotate_credentials(app);
+    }
+    w.stack.heroku.take_held();
+    w.stack.heroku.reset_request_log();
+
+    // Two calls an hour: the first app's release check and its config vars. Its
+    // subscription check (due after drift) waits too, so all three count as deferred.
+    let r = reconciler(
+        &w.stack,
+        ReconcileSettings {
+            calls_per_hour: 2,
+            concurrency: 1,
+            ..steady()
+        },
+    );
+    pass(&r).await;
+
+    assert!(
+        w.stack.heroku.requests().len() <= 2,
+        "{:?}",
+        w.stack.heroku.requests()
+    );
+    let m = reconcile_metrics(&w.stack);
+    assert_eq!(sum(&m, |m| m.apps_deferred), 3, "{m:?}");
+    assert_eq!(
+        sum(&m, |m| m.links_behind),
+        1,
+        "only the first app got its release checked"
+    );
+    let mut current = 0;
+    for (app, env) in apps.iter().zip([ENV_VAR, "PG_URL_0", "PG_URL_1"]) {
+        let heroku = w.stack.heroku.config_var(app, "DATABASE_URL").unwrap();
+        if w.stack.env_value(PROJECT, env).await.unwrap() == heroku {
+            current += 1;
+        }
+    }
+    assert_eq!(current, 1, "one app caught up, two wait for the next hour");
+}

@@ -1,0 +1,141 @@
+//! The reconciler's part of the table: the sparse `reconcile` index it lists from, the
+//! per-app check marks, and the per-account budget of Heroku calls (see `dynamo`'s
+//! key table).
+
+use super::dynamo::{DynamoStore, RECON_APPS, RECON_CLEANUP, TableKeys, app_pk, classify, n, s};
+use crate::domain::{AppId, ProjectId, Timestamp};
+use crate::ports::{RateBudget, ReconcileIndex, StoreError};
+use async_trait::async_trait;
+use time::format_description::well_known::Rfc3339;
+
+/// How long a budget item outlives its hour before DynamoDB's TTL removes it.
+const BUDGET_TTL_S: i64 = 2 * 3600;
+
+impl DynamoStore {
+    /// Every `recon_sk` under `recon_pk = partition`, in index order.
+    async fn reconcile_keys(&self, partition: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(TableKeys::RECONCILE_INDEX)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", TableKeys::RECON_PK)
+            .expression_attribute_values(":p", s(partition))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify(&e))?;
+            if let Some(key) = item.get(TableKeys::RECON_SK).and_then(|v| v.as_s().ok()) {
+                out.push(key.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ReconcileIndex for DynamoStore {
+    async fn apps_with_active_links(&self) -> Result<Vec<AppId>, StoreError> {
+        // `{project}#{app}`: the app id (a UUID, no '#') is after the last '#'.
+        self.reconcile_keys(RECON_APPS)
+            .await?
+            .iter()
+            .map(|k| {
+                let app = k.rsplit('#').next().unwrap_or_default();
+                AppId::parse(app).map_err(|e| StoreError::Corrupt(format!("{k}: {e}")))
+            })
+            .collect()
+    }
+
+    async fn projects_with_cleanup(&self) -> Result<Vec<ProjectId>, StoreError> {
+        self.reconcile_keys(RECON_CLEANUP)
+            .await?
+            .iter()
+            .map(|k| ProjectId::parse(k).map_err(|e| StoreError::Corrupt(format!("{k}: {e}"))))
+            .collect()
+    }
+
+    async fn mark_checked(
+        &self,
+        app: &AppId,
+        at: Timestamp,
+        release: u64,
+    ) -> Result<(), StoreError> {
+        let at = at
+            .format(&Rfc3339)
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item(TableKeys::PK, s(app_pk(app)))
+            .item(TableKeys::SK, s("CHECK"))
+            .item("checked_at", s(at))
+            .item("release_version", n(release))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+
+    async fn checked_at(&self, app: &AppId) -> Result<Option<Timestamp>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(TableKeys::PK, s(app_pk(app)))
+            .key(TableKeys::SK, s("CHECK"))
+            .projection_expression("checked_at")
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.item
+            .and_then(|i| i.get("checked_at").and_then(|v| v.as_s().ok()).cloned())
+            .map(|at| {
+                Timestamp::parse(&at, &Rfc3339).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl RateBudget for DynamoStore {
+    async fn take(
+        &self,
+        account: &str,
+        n_calls: u32,
+        limit: u32,
+        now_s: i64,
+    ) -> Result<bool, StoreError> {
+        if n_calls > limit {
+            return Ok(false);
+        }
+        let hour = now_s.div_euclid(3600);
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(TableKeys::PK, s(format!("BUDGET#{account}")))
+            .key(TableKeys::SK, s(format!("H#{hour}")))
+            .update_expression("ADD used :n SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(used) OR used <= :room")
+            .expression_attribute_names("#ttl", TableKeys::TTL)
+            .expression_attribute_values(":n", n(n_calls))
+            .expression_attribute_values(":room", n(limit - n_calls))
+            .expression_attribute_values(":ttl", n(hour * 3600 + BUDGET_TTL_S))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
