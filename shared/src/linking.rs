@@ -8,7 +8,7 @@ use crate::domain::{
 use crate::heroku::{AccessToken, HerokuError, TokenGrant, WebhookRequest};
 use crate::http::ApiError;
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, HerokuApi, IntegrationStore, Saved, StoreError,
+    AppStore, DirectoryEntry, Guard, HerokuApi, IntegrationStore, ReconcileIndex, Saved, StoreError,
 };
 use crate::services::Services;
 use crate::signing::KeyError;
@@ -641,20 +641,29 @@ async fn ensure_subscription(
         webhook_id: hook.id,
         created_by: req.project.clone(),
         created_at: svc.clock.now(),
+        url: Some(url),
     })
 }
 
-/// Every link of a project as it stands (the directory, then each app's record).
+/// Every link of a project as it stands (the directory, then each app's record). An
+/// active link's `last_checked_at` includes the reconciler's last check of its app,
+/// which is kept apart from the app record so a pass does not rewrite it.
 pub async fn project_links(svc: &Services, project: &ProjectId) -> Result<Vec<Link>, LinkError> {
     let mut links = Vec::new();
     for entry in svc.store.directory(project).await? {
         let key = LinkKey::new(project, &entry.env_var);
-        if let Some(link) = svc
+        if let Some(mut link) = svc
             .store
             .load_app(&entry.app_id)
             .await?
             .and_then(|mut r| r.links.remove(&key))
         {
+            if link.is_active()
+                && let Some(checked) = svc.store.checked_at(&entry.app_id).await?
+                && link.last_checked_at.is_none_or(|at| at < checked)
+            {
+                link.last_checked_at = Some(checked);
+            }
             links.push(link);
         }
     }

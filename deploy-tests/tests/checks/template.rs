@@ -4,7 +4,7 @@
 
 use deploy_tests::{Node, cfn, load};
 use shared::adapters::TableKeys;
-use shared::http::{ADMIN_SCOPE, Auth, Function, ROUTES};
+use shared::http::{ADMIN_SCOPE, Auth, FUNCTIONS, Function, ROUTES};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn template() -> Node {
@@ -45,8 +45,14 @@ fn api_events(t: &Node) -> Vec<ApiEvent> {
             .at(&["Properties", "Events"])
             .map(Node::entries)
             .unwrap_or_default();
+        let reconcile = binary(f) == Function::Reconcile.name();
         for (name, event) in events {
             let kind = event.get("Type").and_then(Node::as_str);
+            if reconcile {
+                // Checked in the reconciler's own test: a schedule and a queue, no route.
+                assert_ne!(kind, Some("HttpApi"), "{id}.{name}: the reconciler serves no route");
+                continue;
+            }
             assert_eq!(
                 kind,
                 Some("HttpApi"),
@@ -222,10 +228,7 @@ fn functions_are_arm64_rust_binaries_of_the_workspace() {
         );
         binaries.insert(b);
     }
-    let want: BTreeSet<String> = [Function::Webhook, Function::Connect, Function::OptOut]
-        .iter()
-        .map(|f| f.name().to_owned())
-        .collect();
+    let want: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name().to_owned()).collect();
     assert_eq!(binaries, want);
 }
 
@@ -620,6 +623,87 @@ fn each_function_gets_what_its_code_calls() {
         !opt_out.contains("secretsmanager:CreateSecret"),
         "opt-out never creates a secret"
     );
+    let reconcile = granted(Function::Reconcile);
+    for a in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:DeleteSecret",
+    ] {
+        assert!(reconcile.contains(a), "reconcile lacks {a}");
+    }
+    // Its queue permissions are on its queue only.
+    for s in statements_of(&t, &function_id(&t, Function::Reconcile)) {
+        if actions(s).iter().any(|a| a.starts_with("sqs:")) {
+            for r in resources(s) {
+                assert_eq!(cfn::target(r), Some("ReconcileQueue"), "sqs on {r:?}");
+            }
+        }
+    }
+}
+
+/// The reconciler's plumbing: scheduled every 15 minutes, fed by a queue with a
+/// dead-letter queue, reporting partial batch failures.
+#[test]
+fn the_reconciler_runs_on_a_schedule_and_a_queue_with_a_dead_letter_queue() {
+    let t = template();
+    let id = function_id(&t, Function::Reconcile);
+    let f = cfn::resource(&t, &id).unwrap();
+    let events = f.at(&["Properties", "Events"]).expect("events");
+    let kinds: BTreeSet<String> = events
+        .entries()
+        .iter()
+        .filter_map(|(_, e)| e.get("Type").and_then(Node::as_str).map(str::to_owned))
+        .collect();
+    assert_eq!(kinds, ["SQS", "ScheduleV2"].map(String::from).into());
+    let schedule = &events
+        .entries()
+        .into_iter()
+        .find(|(_, e)| e.get("Type").and_then(Node::as_str) == Some("ScheduleV2"))
+        .unwrap()
+        .1;
+    assert_eq!(
+        schedule
+            .at(&["Properties", "ScheduleExpression"])
+            .and_then(Node::as_str),
+        Some("rate(15 minutes)")
+    );
+    let sqs = &events
+        .entries()
+        .into_iter()
+        .find(|(_, e)| e.get("Type").and_then(Node::as_str) == Some("SQS"))
+        .unwrap()
+        .1;
+    assert!(
+        sqs.at(&["Properties", "FunctionResponseTypes"])
+            .is_some_and(|n| n.text().contains("ReportBatchItemFailures")),
+        "a failed message must not fail its whole batch"
+    );
+    let queue = sqs
+        .at(&["Properties", "Queue"])
+        .and_then(cfn::target)
+        .expect("the queue");
+    let q = cfn::resource(&t, queue).unwrap();
+    let dlq = q
+        .at(&["Properties", "RedrivePolicy", "deadLetterTargetArn"])
+        .and_then(cfn::target)
+        .expect("a dead-letter queue");
+    assert!(cfn::resource(&t, dlq).is_some());
+    let int = |n: Option<&Node>| match n {
+        Some(Node::Int(i)) => *i,
+        other => panic!("not a number: {other:?}"),
+    };
+    let v = int(q.at(&["Properties", "VisibilityTimeout"]));
+    let to = int(f.at(&["Properties", "Timeout"]));
+    assert!(v >= 6 * to, "visibility {v} s < 6 x timeout {to} s");
 }
 
 #[test]
@@ -688,9 +772,43 @@ fn the_table_matches_the_key_design_and_is_kept() {
         ]),
         Some(&Node::Bool(true))
     );
-    assert!(
-        p.get("GlobalSecondaryIndexes").is_none(),
-        "the key design has no index"
+    // One sparse, keys-only index: the reconciler's list (shared/src/adapters/dynamo.rs).
+    let indexes = p
+        .get("GlobalSecondaryIndexes")
+        .map(Node::items)
+        .unwrap_or_default();
+    assert_eq!(indexes.len(), 1, "the reconcile index only");
+    let gsi = &indexes[0];
+    assert_eq!(
+        gsi.get("IndexName").and_then(Node::as_str),
+        Some(TableKeys::RECONCILE_INDEX)
+    );
+    let gsi_keys: Vec<(String, String)> = gsi
+        .get("KeySchema")
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .map(|k| {
+            let s = |f: &str| {
+                k.get(f)
+                    .and_then(Node::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (s("AttributeName"), s("KeyType"))
+        })
+        .collect();
+    assert_eq!(
+        gsi_keys,
+        vec![
+            (TableKeys::RECON_PK.into(), "HASH".into()),
+            (TableKeys::RECON_SK.into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(
+        gsi.at(&["Projection", "ProjectionType"])
+            .and_then(Node::as_str),
+        Some("KEYS_ONLY")
     );
 }
 
@@ -803,6 +921,14 @@ fn alarms_cover_errors_throttles_failed_syncs_and_api_5xx() {
         "no SyncsFailed alarm"
     );
     assert!(has("AWS/ApiGateway", "5xx"), "no API 5xx alarm");
+    assert!(
+        has(shared::metrics::NAMESPACE, "LinksBehind"),
+        "no alarm on drift the reconciler finds"
+    );
+    assert!(
+        has("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        "no alarm on the reconcile dead-letter queue"
+    );
     let subscription = cfn::resources(&t, "AWS::SNS::Subscription");
     assert!(
         subscription

@@ -13,6 +13,10 @@ pub struct Subscription {
     pub created_by: ProjectId,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
+    /// Where it delivers, as we asked Heroku: the reconciler restores it when changed at
+    /// Heroku (and uses it when `PUBLIC_BASE_URL` is not configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A short exclusive right to write this app's env var secrets.

@@ -9,7 +9,7 @@ mod routes;
 
 pub use caller::{Caller, OWNER_ROLE, caller, project_caller};
 pub use errors::ApiError;
-pub use routes::{ADMIN_SCOPE, Auth, Function, ROUTES, Route, RouteId};
+pub use routes::{ADMIN_SCOPE, Auth, FUNCTIONS, Function, ROUTES, Route, RouteId};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

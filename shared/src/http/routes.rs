@@ -4,13 +4,23 @@
 
 use std::collections::HashMap;
 
-/// Which Lambda function serves a route.
+/// The stack's Lambda functions; routes name the one that serves them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Function {
     Webhook,
     Connect,
     OptOut,
+    /// Serves no route: EventBridge Scheduler and SQS invoke it.
+    Reconcile,
 }
+
+/// Every function of the stack (the template check compares it with `template.yaml`).
+pub const FUNCTIONS: &[Function] = &[
+    Function::Webhook,
+    Function::Connect,
+    Function::OptOut,
+    Function::Reconcile,
+];
 
 impl Function {
     pub fn name(self) -> &'static str {
@@ -18,6 +28,7 @@ impl Function {
             Function::Webhook => "webhook",
             Function::Connect => "connect",
             Function::OptOut => "opt-out",
+            Function::Reconcile => "reconcile",
         }
     }
 }

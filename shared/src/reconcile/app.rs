@@ -118,7 +118,7 @@ impl Reconciler<'_> {
             || record.subscription.is_none()
             || slot(app, self.settings.subscription_check_every)
                 == pass % self.settings.subscription_check_every.max(1);
-        if due && self.webhook_url.is_some() {
+        if due && self.subscription_url(&record).is_some() {
             if !self.take(&account, 1).await? {
                 out.deferred = true;
                 return Ok(out);

@@ -64,7 +64,8 @@ pub struct Reconciler<'a> {
     pub hooks: &'a dyn HerokuWebhooks,
     pub budget: &'a dyn RateBudget,
     pub signing_key: &'a SigningKey,
-    /// `{PUBLIC_BASE_URL}/webhooks/heroku`; without it subscriptions are not checked.
+    /// `{PUBLIC_BASE_URL}/webhooks/heroku`; without it each subscription is checked
+    /// against the URL it was created with.
     pub webhook_url: Option<String>,
     pub settings: ReconcileSettings,
     accounts: Mutex<HashMap<ProjectId, String>>,

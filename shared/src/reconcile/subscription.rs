@@ -22,6 +22,14 @@ fn matches(w: &Webhook, url: &str) -> bool {
 }
 
 impl Reconciler<'_> {
+    /// Where the app's subscription should deliver: the configured public URL, else the
+    /// one it was created with.
+    pub(super) fn subscription_url(&self, record: &AppRecord) -> Option<String> {
+        self.webhook_url
+            .clone()
+            .or_else(|| record.subscription.as_ref().and_then(|s| s.url.clone()))
+    }
+
     /// `None` when the recorded subscription is there as we made it; otherwise the
     /// subscription after the repair and what was repaired.
     pub(super) async fn check_subscription(
@@ -29,7 +37,7 @@ impl Reconciler<'_> {
         record: &AppRecord,
         project: &ProjectId,
     ) -> Result<Option<(Subscription, String)>, SyncError> {
-        let Some(url) = self.webhook_url.clone() else {
+        let Some(url) = self.subscription_url(record) else {
             return Ok(None);
         };
         let app = record.app_id.to_string();
@@ -129,6 +137,7 @@ impl Reconciler<'_> {
                         webhook_id: w.id,
                         created_by: project.clone(),
                         created_at: self.sync.clock.now(),
+                        url: Some(url.clone()),
                     },
                     what.to_owned(),
                 )))

@@ -159,6 +159,7 @@ fn full_record(app: &AppId) -> AppRecord {
         webhook_id: uuid::Uuid::new_v4().to_string(),
         created_by: project("p1"),
         created_at: ts("2024-05-01T12:00:00Z"),
+        url: Some("https://sync.example.com/webhooks/heroku".into()),
     });
     r.stale_subscription = Some(Subscription {
         webhook_id: uuid::Uuid::new_v4().to_string(),

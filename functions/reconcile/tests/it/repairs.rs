@@ -79,6 +79,20 @@ async fn given_a_lost_delivery_when_a_pass_runs_then_the_env_var_catches_up_and_
     assert_eq!(w.stack.env_versions(PROJECT, ENV_VAR).await, versions);
     let m = reconcile_metrics(&w.stack);
     assert_eq!(m.last().unwrap().links_behind, 0);
+    // The status shows the pass's check, though the pass did not rewrite the link.
+    let checked = w
+        .stack
+        .svc
+        .store
+        .checked_at(&AppId::parse(&w.app.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(w.link().await.last_checked_at.unwrap() < checked);
+    let shown = shared::linking::project_links(&w.stack.svc, &ProjectId::parse(PROJECT).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(shown[0].last_checked_at, Some(checked));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
