@@ -165,6 +165,7 @@ fn full_record(app: &AppId) -> AppRecord {
         webhook_id: uuid::Uuid::new_v4().to_string(),
         created_by: project("p2"),
         created_at: ts("2024-04-01T00:00:00Z"),
+        url: None,
     });
     r.set_lease(Some(Lease {
         owner: "holder".into(),
