@@ -25,6 +25,8 @@ async fn main() {
         oauth_client: true,
         signing_key: true,
         console_url: false,
+        // Measured with the EventBridge client when EVENT_BUS_NAME is set.
+        event_bus: false,
     })
     .expect("config");
     step("Config::from_env", &mut t);

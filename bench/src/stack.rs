@@ -92,6 +92,7 @@ impl Stack {
                 "WEBHOOK_SIGNING_KEY_ID",
                 format!("{PREFIX}/webhook-signing-key"),
             ),
+            ("EVENT_BUS_NAME", "heroku-db-url-sync".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -107,6 +108,7 @@ impl Stack {
                 oauth_client: true,
                 signing_key: true,
                 console_url: true,
+                event_bus: true,
             },
         )
         .map_err(|e| e.to_string())?;
@@ -114,6 +116,9 @@ impl Stack {
         let direct_sdk = shared::aws::local(&moto.url).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&direct_sdk);
         local::bootstrap::ensure_table(&dynamo, TABLE).await?;
+        if let Some(bus) = &config.event_bus_name {
+            local::bootstrap::ensure_event_bus(&direct_sdk, bus).await?;
+        }
         let direct_store = shared::adapters::DynamoStore::new(dynamo, TABLE.to_owned());
         let direct = shared::adapters::SecretsManagerVault::new(
             aws_sdk_secretsmanager::Client::new(&direct_sdk),

@@ -68,6 +68,9 @@ pub struct LocalStack {
     _server: Running,
 }
 
+/// The change events' bus in the local stack unless `EVENT_BUS_NAME` says otherwise.
+pub const DEV_EVENT_BUS: &str = "heroku-db-url-sync";
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -114,6 +117,7 @@ impl LocalStack {
                 "WEBHOOK_SIGNING_KEY_ID",
                 format!("{prefix}/webhook-signing-key"),
             ),
+            ("EVENT_BUS_NAME", DEV_EVENT_BUS.to_owned()),
         ]);
         let config = Config::from_lookup(
             |name| {
@@ -129,6 +133,7 @@ impl LocalStack {
                 oauth_client: true,
                 signing_key: true,
                 console_url: true,
+                event_bus: true,
             },
         )
         .map_err(|e| e.to_string())?;
@@ -136,6 +141,9 @@ impl LocalStack {
         let sdk = shared::aws::local(&aws_endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         local::bootstrap::ensure_table(&dynamo, &config.table_name).await?;
+        if let Some(bus) = &config.event_bus_name {
+            local::bootstrap::ensure_event_bus(&sdk, bus).await?;
+        }
         let vault =
             shared::adapters::SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&sdk));
         // The documented local key, so the signed sample events in events/ verify here.

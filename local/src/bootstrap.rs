@@ -1,5 +1,6 @@
 //! Idempotent creation of what SAM creates in AWS: the table (keys, the `reconcile` index
-//! and TTL exactly as in `template.yaml`), the reconcile queue and the bootstrap secrets.
+//! and TTL exactly as in `template.yaml`), the reconcile queue, the event bus of the
+//! change events and the bootstrap secrets.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -81,6 +82,27 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         .await
         .map_err(|e| format!("cannot enable TTL on {name}: {e:?}"))?;
     Ok(())
+}
+
+/// Creates the EventBridge bus change events are published on unless it exists.
+pub async fn ensure_event_bus(sdk: &aws_config::SdkConfig, name: &str) -> Result<(), String> {
+    let client = aws_sdk_eventbridge::Client::new(sdk);
+    if client.describe_event_bus().name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    match client.create_event_bus().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "cannot create event bus {name}: {}",
+            aws_sdk_eventbridge::error::DisplayErrorContext(&e)
+        )),
+    }
 }
 
 /// Creates a secret with `value` unless one exists; returns the value now stored.

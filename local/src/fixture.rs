@@ -33,6 +33,9 @@ pub struct Stack {
     /// Clients that bypass the proxy, for assertions while faults are injected.
     pub dynamo: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// EventBridge in moto, bypassing the proxy; this stack's bus is
+    /// `config.event_bus_name`.
+    pub events: aws_sdk_eventbridge::Client,
     /// SQS in moto, through the proxy, and this stack's own reconcile queue.
     pub sqs: aws_sdk_sqs::Client,
     pub reconcile_queue_url: String,
@@ -88,6 +91,8 @@ impl Stack {
             ("HEROKU_OAUTH_CLIENT_ID", CLIENT_ID.to_owned()),
             ("HEROKU_OAUTH_CLIENT_SECRET_ID", client_secret_id.clone()),
             ("WEBHOOK_SIGNING_KEY_ID", signing_key_id.clone()),
+            // A bus of its own, so a test's rules see only its own change events.
+            ("EVENT_BUS_NAME", format!("bus-{run}")),
         ];
         let mut config = Config::from_lookup(
             |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
@@ -95,6 +100,7 @@ impl Stack {
                 oauth_client: true,
                 signing_key: true,
                 console_url: true,
+                event_bus: true,
             },
         )
         .expect("test config");
@@ -103,9 +109,15 @@ impl Stack {
         let direct = shared::aws::local(&moto).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&direct);
         let secrets = aws_sdk_secretsmanager::Client::new(&direct);
+        let events = aws_sdk_eventbridge::Client::new(&direct);
         bootstrap::ensure_table(&dynamo, &config.table_name)
             .await
             .expect("table");
+        if let Some(bus) = &config.event_bus_name {
+            bootstrap::ensure_event_bus(&direct, bus)
+                .await
+                .expect("event bus");
+        }
         let vault = shared::adapters::SecretsManagerVault::new(secrets.clone());
         let signing_key = crate::LOCAL_SIGNING_KEY.to_owned();
         bootstrap::ensure_secret(&vault, &signing_key_id, &signing_key)
@@ -142,6 +154,7 @@ impl Stack {
             gateway,
             dynamo,
             secrets,
+            events,
             sqs,
             reconcile_queue_url,
             signing_key,

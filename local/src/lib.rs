@@ -3,6 +3,7 @@
 //! a fault-injecting proxy, table and secret bootstrap, and fixtures for tests.
 
 pub mod bootstrap;
+pub mod change_events;
 pub mod client;
 pub mod fixture;
 pub mod gateway;

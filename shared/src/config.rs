@@ -26,6 +26,9 @@ pub struct Config {
     pub heroku_oauth_client_secret_id: Option<String>,
     /// Secrets Manager id of the webhook signing key.
     pub webhook_signing_key_id: Option<String>,
+    /// The EventBridge bus change events go to (`EVENT_BUS_NAME`): a name, or an ARN for
+    /// a bus in another account.
+    pub event_bus_name: Option<String>,
     /// Quotas (stack parameters): env vars one project may sync (`LINKS_PER_PROJECT`,
     /// default 200) and trial databases it may create per day
     /// (`TRIAL_DATABASES_PER_DAY`, default 3). Past them: 409 `quota_exceeded`.
@@ -52,6 +55,8 @@ pub struct Needs {
     pub oauth_client: bool,
     pub signing_key: bool,
     pub console_url: bool,
+    /// Functions that write env vars publish change events, so need `EVENT_BUS_NAME`.
+    pub event_bus: bool,
 }
 
 impl Config {
@@ -126,6 +131,18 @@ impl Config {
             "HEROKU_ID_URL",
             get("HEROKU_ID_URL").unwrap_or_else(|| DEFAULT_HEROKU_ID_URL.into()),
         )?;
+        let event_bus_name = get("EVENT_BUS_NAME");
+        if let Some(bus) = &event_bus_name
+            && (bus.len() > 1600
+                || !bus
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)))
+        {
+            return Err(ConfigError::Invalid {
+                name: "EVENT_BUS_NAME",
+                reason: "an EventBridge bus name or ARN: letters, digits and /._-: only".into(),
+            });
+        }
         let config = Config {
             table_name,
             secret_prefix,
@@ -136,6 +153,7 @@ impl Config {
             heroku_oauth_client_id: get("HEROKU_OAUTH_CLIENT_ID"),
             heroku_oauth_client_secret_id: get("HEROKU_OAUTH_CLIENT_SECRET_ID"),
             webhook_signing_key_id: get("WEBHOOK_SIGNING_KEY_ID"),
+            event_bus_name,
             links_per_project: quota("LINKS_PER_PROJECT", DEFAULT_LINKS_PER_PROJECT)?,
             trial_databases_per_day: quota(
                 "TRIAL_DATABASES_PER_DAY",
@@ -151,6 +169,9 @@ impl Config {
         }
         if needs.console_url && config.console_url.is_none() {
             return Err(ConfigError::Missing("CONSOLE_URL"));
+        }
+        if needs.event_bus && config.event_bus_name.is_none() {
+            return Err(ConfigError::Missing("EVENT_BUS_NAME"));
         }
         Ok(config)
     }
@@ -240,6 +261,41 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, ConfigError::Missing("WEBHOOK_SIGNING_KEY_ID"));
+    }
+
+    #[test]
+    fn given_a_syncing_function_then_the_event_bus_is_required_and_checked() {
+        let needs = Needs {
+            event_bus: true,
+            ..Needs::default()
+        };
+        let base = [("TABLE_NAME", "t"), ("SECRET_PREFIX", "p")];
+        assert_eq!(
+            Config::from_lookup(lookup(&base), needs).unwrap_err(),
+            ConfigError::Missing("EVENT_BUS_NAME")
+        );
+        for ok in [
+            "heroku-db-url-sync",
+            "arn:aws:events:us-east-1:123456789012:event-bus/platform",
+        ] {
+            let c = Config::from_lookup(lookup(&[base[0], base[1], ("EVENT_BUS_NAME", ok)]), needs)
+                .unwrap();
+            assert_eq!(c.event_bus_name.as_deref(), Some(ok));
+        }
+        let err = Config::from_lookup(
+            lookup(&[base[0], base[1], ("EVENT_BUS_NAME", "my bus")]),
+            needs,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "EVENT_BUS_NAME",
+                ..
+            }
+        ));
+        // A function that never syncs (opt-out) runs without one.
+        assert!(Config::from_lookup(lookup(&base), Needs::default()).is_ok());
     }
 
     #[test]

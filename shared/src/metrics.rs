@@ -17,6 +17,9 @@ pub struct SyncMetrics {
     /// Validly signed deliveries we can never use (not JSON, no app or version):
     /// answered 2xx so Heroku stops retrying, and counted so someone can look.
     pub deliveries_unusable: u64,
+    /// Change events not published although their env var was written (docs/contract.md,
+    /// "Change events"): the platform was not told to restart on the new value.
+    pub change_events_failed: u64,
     /// Set by a reconcile worker's batch: emitted even when zero, so an alarm on drift
     /// sees every pass.
     pub reconcile: Option<ReconcileMetrics>,
@@ -65,6 +68,10 @@ impl EmfStdout {
         if m.deliveries_unusable > 0 {
             metrics.push(serde_json::json!({"Name": "DeliveriesUnusable", "Unit": "Count"}));
             doc["DeliveriesUnusable"] = serde_json::json!(m.deliveries_unusable);
+        }
+        if m.change_events_failed > 0 {
+            metrics.push(serde_json::json!({"Name": "ChangeEventsFailed", "Unit": "Count"}));
+            doc["ChangeEventsFailed"] = serde_json::json!(m.change_events_failed);
         }
         if let Some(s) = m.release_to_written {
             metrics.push(serde_json::json!({"Name": "ReleaseToWrittenSeconds", "Unit": "Seconds"}));
@@ -133,6 +140,7 @@ mod tests {
                 syncs_failed: 0,
                 release_to_written: Some(1.5),
                 deliveries_unusable: 1,
+                change_events_failed: 2,
                 reconcile: Some(ReconcileMetrics {
                     links_behind: 3,
                     oldest_unsynced_release_s: Some(900.0),
@@ -154,6 +162,8 @@ mod tests {
         assert_eq!(v["SyncsDone"], 2);
         assert_eq!(v["ReleaseToWrittenSeconds"], 1.5);
         assert_eq!(v["DeliveriesUnusable"], 1);
+        assert_eq!(v["ChangeEventsFailed"], 2);
+        assert!(declared.contains(&"ChangeEventsFailed"));
         assert!(declared.contains(&"DeliveriesUnusable"));
         assert_eq!(v["LinksBehind"], 3);
         assert_eq!(v["LinksChecked"], 0);

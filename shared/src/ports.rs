@@ -146,17 +146,25 @@ pub trait SecretVault: Send + Sync {
     /// The secret's current string value; `None` if there is no such secret.
     async fn read(&self, id: &str) -> Result<Option<SecretString>, VaultError>;
 
-    /// Creates the secret or puts a new current value. `idempotency_token` (32 to 64
-    /// characters) makes a retried write of the same value a no-op.
+    /// Creates the secret or puts a new current value, and says which version that is.
+    /// `idempotency_token` (32 to 64 characters) makes a retried write of the same value a
+    /// no-op.
     async fn write(
         &self,
         name: &str,
         value: &SecretString,
         idempotency_token: Option<&str>,
-    ) -> Result<(), VaultError>;
+    ) -> Result<SecretVersion, VaultError>;
 
     /// Deletes the secret at once (no recovery window); absent is fine.
     async fn delete(&self, name: &str) -> Result<(), VaultError>;
+}
+
+/// The secret version a write made current (Secrets Manager's `ARN` and `VersionId`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretVersion {
+    pub arn: String,
+    pub version_id: String,
 }
 
 /// Where a synced value goes: the project's env var.
@@ -168,7 +176,40 @@ pub trait EnvVarSink: Send + Sync {
         env_var: &EnvVarName,
         value: &SecretString,
         idempotency_token: &str,
-    ) -> Result<(), VaultError>;
+    ) -> Result<SecretVersion, VaultError>;
+}
+
+/// A change event (docs/contract.md, "Change events"): env var `env_var` of `project_id`
+/// now holds the value of release `release_version` of `app_id`, in secret version
+/// `secret_version_id` of `secret_arn`. Published as EventBridge's `detail`, field for
+/// field. It names the secret and never holds its value: an event may reach any rule's
+/// target (a queue, a log group, another account).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVarSynced {
+    pub project_id: ProjectId,
+    pub env_var: EnvVarName,
+    pub secret_arn: String,
+    pub secret_version_id: String,
+    pub app_id: AppId,
+    pub release_version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub synced_at: Timestamp,
+}
+
+/// Some change events were not published: `failed` of them, for `reason` (an error code,
+/// never a value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{failed} change event(s) not published: {reason}")]
+pub struct PublishError {
+    pub failed: usize,
+    pub reason: String,
+}
+
+/// Where change events go (EventBridge in AWS). Best effort by design: a failure is
+/// reported, never retried forever, and never undoes or blocks the write it announces.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, events: &[EnvVarSynced]) -> Result<(), PublishError>;
 }
 
 /// The part of the Heroku Platform API the sync core needs.

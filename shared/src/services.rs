@@ -1,12 +1,16 @@
 //! Wiring: the clients and adapters a function builds once per container from its
 //! configuration. Every function (and the dev server) goes through here.
 
-use crate::adapters::{DynamoStore, SecretsEnvSink, SecretsManagerVault};
+use crate::adapters::{
+    DynamoStore, EventBridgePublisher, NoEvents, SecretsEnvSink, SecretsManagerVault,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::heroku::{HerokuClient, HerokuClientOptions, HerokuError};
 use crate::metrics::MetricsSink;
-use crate::ports::{AppStore, HerokuApi, HerokuOAuth, IntegrationStore, SecretVault};
+use crate::ports::{
+    AppStore, EventPublisher, HerokuApi, HerokuOAuth, IntegrationStore, SecretVault,
+};
 use crate::signing::SigningKey;
 use crate::sync::{SyncContext, SyncSettings};
 use crate::tokens::{SecretNames, TokenManager};
@@ -56,6 +60,14 @@ impl Services {
             names.clone(),
             config.heroku_oauth_client_secret_id.clone(),
         ));
+        // Functions that write env vars require EVENT_BUS_NAME (`Needs::event_bus`).
+        let events: Arc<dyn EventPublisher> = match &config.event_bus_name {
+            Some(bus) => Arc::new(EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                bus.clone(),
+            )),
+            None => Arc::new(NoEvents),
+        };
         let sync = SyncContext {
             apps: store.clone() as Arc<dyn AppStore>,
             env: Arc::new(SecretsEnvSink::new(vault.clone(), names.clone())),
@@ -63,6 +75,7 @@ impl Services {
             tokens: tokens.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            events,
             settings: SyncSettings::default(),
         };
         let signing_key = SigningKey::new(

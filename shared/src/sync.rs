@@ -18,12 +18,19 @@ use crate::domain::{
 };
 use crate::heroku::HerokuError;
 use crate::metrics::{MetricsSink, SyncMetrics};
-use crate::ports::{AppStore, EnvVarSink, Guard, HerokuApi, Saved, StoreError, VaultError};
+use crate::ports::{
+    AppStore, EnvVarSink, EnvVarSynced, EventPublisher, Guard, HerokuApi, PublishError, Saved,
+    SecretVersion, StoreError, VaultError,
+};
 use crate::tokens::{TokenError, TokenManager};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a sync waits for its change events to be published: the delivery's answer
+/// (and Heroku's 5 s timeout for it) must not hang on a notification.
+const PUBLISH_BUDGET: Duration = Duration::from_secs(2);
 
 /// How many times one sync re-reads the app record after losing a race before giving up.
 const MAX_ROUNDS: u32 = 50;
@@ -131,6 +138,8 @@ pub struct SyncContext {
     pub tokens: Arc<TokenManager>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<dyn MetricsSink>,
+    /// Change events: one per env var written, after the commit (see `announce`).
+    pub events: Arc<dyn EventPublisher>,
     pub settings: SyncSettings,
 }
 
@@ -319,7 +328,10 @@ impl SyncContext {
                 }
             }
 
-            let (outcome, write_error) = self.write_values(&leased, &plan, &lease).await;
+            let mut versions = BTreeMap::new();
+            let (outcome, write_error) = self
+                .write_values(&leased, &plan, &lease, &mut versions)
+                .await;
             let now = self.clock.now();
             plan::apply(&mut leased, &plan, now, &outcome, &mut report);
             note_cause(&mut leased, &plan, req, &report, now);
@@ -351,6 +363,8 @@ impl SyncContext {
             for key in &report.written {
                 tracing::info!(app_id = %req.app_id, link = %key, version, "env var updated");
             }
+            self.announce(&leased, version, &report.written, &versions)
+                .await;
             return match write_error.or(transient) {
                 Some(e) => Err(e),
                 None => Ok(report),
@@ -481,13 +495,74 @@ impl SyncContext {
         })
     }
 
+    /// Publishes a change event (docs/contract.md, "Change events") for each link this
+    /// sync wrote and committed, naming the secret version the write made.
+    ///
+    /// Called after the lease commit, never before it: an event then never announces a
+    /// write the link's status does not show (when the commit fails, the write is redone
+    /// by the retry, and that one is announced). The price is at most once: a process
+    /// that dies between the commit and this call loses those events. A failure is
+    /// logged and counted (`ChangeEventsFailed`), not retried beyond the publisher's own
+    /// second try, and given at most `PUBLISH_BUDGET`: the env var already holds the right
+    /// value, and the delivery's answer must neither wait long nor fail for a notification.
+    async fn announce(
+        &self,
+        record: &AppRecord,
+        version: u64,
+        written: &[LinkKey],
+        versions: &BTreeMap<LinkKey, SecretVersion>,
+    ) {
+        let events: Vec<EnvVarSynced> = written
+            .iter()
+            .filter_map(|key| {
+                let link = record.links.get(key)?;
+                let secret = versions.get(key)?;
+                Some(EnvVarSynced {
+                    project_id: link.project_id.clone(),
+                    env_var: link.env_var.clone(),
+                    secret_arn: secret.arn.clone(),
+                    secret_version_id: secret.version_id.clone(),
+                    app_id: record.app_id.clone(),
+                    release_version: version,
+                    synced_at: link.last_synced_at.unwrap_or_else(|| self.clock.now()),
+                })
+            })
+            .collect();
+        if events.is_empty() {
+            return;
+        }
+        let published = tokio::time::timeout(PUBLISH_BUDGET, self.events.publish(&events))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PublishError {
+                    failed: events.len(),
+                    reason: "EventBridge did not answer in time".into(),
+                })
+            });
+        if let Err(e) = published {
+            tracing::error!(
+                app_id = %record.app_id,
+                version,
+                failed = e.failed,
+                reason = %e.reason,
+                "change events not published; the env vars themselves are synced"
+            );
+            self.metrics.record(&SyncMetrics {
+                change_events_failed: e.failed as u64,
+                ..SyncMetrics::default()
+            });
+        }
+    }
+
     /// Writes every `Write` decision while the lease has time left. Stops at the first
-    /// transient failure; what was written stays written and is committed.
+    /// transient failure; what was written stays written and is committed. Each write's
+    /// secret version goes into `versions`, for its change event.
     async fn write_values(
         &self,
         record: &AppRecord,
         plan: &Plan,
         lease: &Lease,
+        versions: &mut BTreeMap<LinkKey, SecretVersion>,
     ) -> (WriteOutcome, Option<SyncError>) {
         let mut outcome = WriteOutcome::default();
         let version = plan.version;
@@ -508,8 +583,9 @@ impl SyncContext {
                 .write_env_var(&link.project_id, &link.env_var, value, &token)
                 .await
             {
-                Ok(()) => {
+                Ok(secret) => {
                     outcome.written.insert(key.clone());
+                    versions.insert(key.clone(), secret);
                 }
                 Err(VaultError::PendingDeletion(_)) => {
                     // Someone deleted the env var secret; recreating it behind their back

@@ -252,7 +252,7 @@ impl TokenManager {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => return Err(e.into()),
-                Ok(()) => break,
+                Ok(_) => break,
             }
         }
         self.remember(project, tokens);

@@ -50,7 +50,11 @@ fn api_events(t: &Node) -> Vec<ApiEvent> {
             let kind = event.get("Type").and_then(Node::as_str);
             if reconcile {
                 // Checked in the reconciler's own test: a schedule and a queue, no route.
-                assert_ne!(kind, Some("HttpApi"), "{id}.{name}: the reconciler serves no route");
+                assert_ne!(
+                    kind,
+                    Some("HttpApi"),
+                    "{id}.{name}: the reconciler serves no route"
+                );
                 continue;
             }
             assert_eq!(
@@ -250,6 +254,7 @@ fn function_environment_names_the_fixed_config_and_never_the_api() {
         "WEBHOOK_SIGNING_KEY_ID",
         "LINKS_PER_PROJECT",
         "TRIAL_DATABASES_PER_DAY",
+        "EVENT_BUS_NAME",
     ] {
         assert!(vars.get(name).is_some(), "{name} is not set");
     }
@@ -274,6 +279,52 @@ fn function_environment_names_the_fixed_config_and_never_the_api() {
 
 fn globals_env(t: &Node) -> Option<&Node> {
     t.at(&["Globals", "Function", "Environment"])
+}
+
+/// Change events (docs/contract.md): one bus, named in every function's environment, on
+/// which only the functions that write env vars may put events, and nothing else.
+#[test]
+fn change_events_go_to_the_stacks_bus_and_only_syncing_functions_may_put_them() {
+    let t = template();
+    let buses = cfn::resources(&t, "AWS::Events::EventBus");
+    assert_eq!(buses.len(), 1, "one event bus");
+    let bus = buses[0].0;
+    let env = t
+        .at(&[
+            "Globals",
+            "Function",
+            "Environment",
+            "Variables",
+            "EVENT_BUS_NAME",
+        ])
+        .expect("EVENT_BUS_NAME");
+    assert_eq!(cfn::target(env), Some(bus), "EVENT_BUS_NAME is the bus");
+    let puts = |f: Function| -> Vec<String> {
+        statements_of(&t, &function_id(&t, f))
+            .into_iter()
+            .filter(|s| actions(s).iter().any(|a| grants(a, "events:PutEvents")))
+            .flat_map(resources)
+            .map(|r| cfn::target(r).map_or_else(|| r.text(), str::to_owned))
+            .collect()
+    };
+    for f in [Function::Webhook, Function::Connect] {
+        let on = puts(f);
+        assert!(!on.is_empty(), "{} cannot publish change events", f.name());
+        for r in &on {
+            assert_eq!(r, bus, "{}: PutEvents on {r}, not the bus", f.name());
+        }
+    }
+    assert!(
+        puts(Function::OptOut).is_empty(),
+        "opt-out never writes an env var"
+    );
+    for (owner, s) in statements(&t) {
+        for a in actions(s) {
+            if a.to_ascii_lowercase().starts_with("events:") {
+                assert_eq!(a, "events:PutEvents", "{owner}: {a}");
+            }
+        }
+    }
 }
 
 /// `(role owner, statement)` for every IAM statement in the template, from roles, policies
@@ -666,7 +717,7 @@ fn the_reconciler_runs_on_a_schedule_and_a_queue_with_a_dead_letter_queue() {
     assert_eq!(kinds, ["SQS", "ScheduleV2"].map(String::from).into());
     let schedule = &events
         .entries()
-        .into_iter()
+        .iter()
         .find(|(_, e)| e.get("Type").and_then(Node::as_str) == Some("ScheduleV2"))
         .unwrap()
         .1;
@@ -678,7 +729,7 @@ fn the_reconciler_runs_on_a_schedule_and_a_queue_with_a_dead_letter_queue() {
     );
     let sqs = &events
         .entries()
-        .into_iter()
+        .iter()
         .find(|(_, e)| e.get("Type").and_then(Node::as_str) == Some("SQS"))
         .unwrap()
         .1;

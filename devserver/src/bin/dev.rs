@@ -60,6 +60,11 @@ async fn main() {
         "  table / secret prefix        {} / {}",
         stack.config.table_name, stack.config.secret_prefix
     );
+    println!(
+        "  change events (EventBridge)  bus {} at {}",
+        stack.config.event_bus_name.as_deref().unwrap_or("-"),
+        stack.aws_endpoint
+    );
     println!();
     println!(
         "  A token for project `demo`:  TOKEN=$(curl -s '{base}/_dev/token?sub=dev-user&project_id=demo')"
@@ -102,6 +107,10 @@ fn write_env_file(stack: &LocalStack) -> std::io::Result<String> {
         (
             "WEBHOOK_SIGNING_KEY_ID",
             c.webhook_signing_key_id.clone().unwrap_or_default(),
+        ),
+        (
+            "EVENT_BUS_NAME",
+            c.event_bus_name.clone().unwrap_or_default(),
         ),
         ("AWS_ENDPOINT_URL", stack.aws_endpoint.clone()),
         ("AWS_REGION", "us-east-1".to_owned()),

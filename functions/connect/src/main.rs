@@ -8,6 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         oauth_client: true,
         signing_key: true,
         console_url: true,
+        event_bus: true,
     };
     shared::lambda::run(needs, connect::Connect::new).await
 }

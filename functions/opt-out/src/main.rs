@@ -9,6 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         oauth_client: true,
         signing_key: false,
         console_url: false,
+        event_bus: false,
     };
     shared::lambda::run(needs, opt_out::OptOut::new).await
 }

@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         oauth_client: true,
         signing_key: true,
         console_url: false,
+        event_bus: true,
     };
     let config = Config::from_env(needs)?;
     let queue_url = std::env::var(reconcile::QUEUE_URL_VAR)

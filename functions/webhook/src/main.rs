@@ -8,6 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         oauth_client: true,
         signing_key: true,
         console_url: false,
+        event_bus: true,
     };
     shared::lambda::run(needs, webhook::Webhook::new).await
 }

@@ -532,3 +532,119 @@ async fn given_one_app_linked_to_two_env_vars_and_two_projects_then_every_link_s
     assert_eq!(w.stack.env_value(PROJECT, "SECOND_URL").await.unwrap(), url);
     assert_eq!(w.stack.env_value("p2", "DATABASE_URL").await.unwrap(), url);
 }
+
+/// Change events (docs/contract.md, "Change events") through moto: a rule on the stack's
+/// bus with a queue as its target receives `Env var synced` for the delivery's write,
+/// naming the secret version now current, never the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_rule_on_the_bus_when_a_rotation_is_synced_then_the_change_event_arrives() {
+    let w = world().await;
+    let events = w.stack.watch_change_events().await;
+    let release = w.stack.heroku.rotate_credentials(&w.app);
+    assert!(
+        w.stack
+            .heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await
+    );
+    let url = w.heroku_url();
+    assert_eq!(w.env().await.as_deref(), Some(url.as_str()));
+
+    let got = events.receive(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let e = &got[0];
+    assert_eq!(e["source"], "heroku-db-url-sync");
+    assert_eq!(e["detail-type"], "Env var synced");
+    let d = &e["detail"];
+    assert_eq!(d["project_id"], PROJECT);
+    assert_eq!(d["env_var"], ENV_VAR);
+    assert_eq!(d["app_id"], w.app.id.as_str());
+    assert_eq!(d["release_version"], release.version);
+    // The secret and version the platform reads: what Secrets Manager says is current.
+    let name = w
+        .stack
+        .svc
+        .names
+        .env_var(&shared::domain::ProjectId::parse(PROJECT).unwrap(), ENV_VAR);
+    let current = w
+        .stack
+        .secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("the env var secret");
+    assert_eq!(d["secret_arn"].as_str(), current.arn());
+    assert_eq!(d["secret_version_id"].as_str(), current.version_id());
+    assert_eq!(e["resources"], serde_json::json!([current.arn()]));
+    let link = w.link_state().await;
+    let synced_at = time::OffsetDateTime::parse(
+        d["synced_at"].as_str().expect("synced_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    assert_eq!(Some(synced_at), link.last_synced_at);
+    assert!(!e.to_string().contains(&url), "never the value");
+
+    // A delivery that writes nothing (a code deploy) announces nothing.
+    w.stack.heroku.deploy(&w.app);
+    assert!(
+        w.stack
+            .heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await
+    );
+    assert!(
+        events
+            .receive(1, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "no write, no event"
+    );
+}
+
+/// EventBridge failing never makes the env var wrong or the delivery fail: the write is
+/// committed, the delivery answered 204 once, and the lost event counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_eventbridge_failing_then_the_delivery_still_syncs_and_the_lost_event_is_counted() {
+    let w = world().await;
+    let events = w.stack.watch_change_events().await;
+    w.stack.proxy.fail("PutEvents", 500);
+    let release = w.stack.heroku.rotate_credentials(&w.app);
+    assert!(
+        w.stack
+            .heroku
+            .wait_deliveries_settled(Duration::from_secs(20))
+            .await
+    );
+    assert_eq!(w.env().await, Some(w.heroku_url()));
+    assert_eq!(
+        w.link_state().await.last_release_version,
+        Some(release.version)
+    );
+    let deliveries = w.stack.heroku.deliveries();
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.succeeded && d.attempts == vec![204]),
+        "{deliveries:?}"
+    );
+    let failed: u64 = w
+        .stack
+        .metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.change_events_failed)
+        .sum();
+    assert_eq!(failed, 1);
+    w.stack.proxy.clear();
+    assert!(
+        events
+            .receive(1, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "not published later behind anyone's back"
+    );
+}

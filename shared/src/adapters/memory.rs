@@ -3,8 +3,8 @@
 
 use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId, Timestamp};
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, SecretVault, StateStore,
-    StoreError, VaultError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, SecretVault,
+    SecretVersion, StateStore, StoreError, VaultError,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -239,7 +239,7 @@ impl SecretVault for MemoryVault {
         name: &str,
         value: &SecretString,
         token: Option<&str>,
-    ) -> Result<(), VaultError> {
+    ) -> Result<SecretVersion, VaultError> {
         if self
             .fail_writes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -248,17 +248,25 @@ impl SecretVault for MemoryVault {
             return Err(VaultError::Unavailable("injected outage".into()));
         }
         self.writes.fetch_add(1, Ordering::Relaxed);
+        // Like Secrets Manager: the request token is the version id (one is made up when
+        // none is given), and the same token again is the same version.
+        let version = |id: String| SecretVersion {
+            arn: format!("arn:aws:secretsmanager:us-east-1:000000000000:secret:{name}"),
+            version_id: id,
+        };
         if let Some(token) = token {
-            // Like Secrets Manager: the same request token is the same version.
             let mut tokens = lock(&self.tokens);
             let key = format!("{name}\0{token}");
             if tokens.contains_key(&key) {
-                return Ok(());
+                return Ok(version(token.to_owned()));
             }
             tokens.insert(key, String::new());
         }
         self.insert(name, value.expose_secret());
-        Ok(())
+        Ok(version(token.map_or_else(
+            || format!("v{}", self.versions(name)),
+            str::to_owned,
+        )))
     }
 
     async fn delete(&self, name: &str) -> Result<(), VaultError> {

@@ -2,11 +2,13 @@
 
 mod dynamo;
 mod dynamo_reconcile;
+mod events;
 mod memory;
 mod memory_reconcile;
 mod secrets;
 
 pub use dynamo::{DynamoStore, TableKeys, table_definition};
+pub use events::{DETAIL_TYPE, EVENT_SOURCE, EventBridgePublisher, MemoryEvents, NoEvents};
 pub use memory::{MemoryStore, MemoryVault};
 pub use memory_reconcile::{MemoryBudget, MemoryQueue};
 pub use secrets::{SecretsEnvSink, SecretsManagerVault};

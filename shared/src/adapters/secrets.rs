@@ -2,7 +2,7 @@
 //! `{SECRET_PREFIX}/projects/{P}/env/{NAME}`, whose SecretString is the URL itself).
 
 use crate::domain::{EnvVarName, ProjectId};
-use crate::ports::{EnvVarSink, SecretVault, VaultError};
+use crate::ports::{EnvVarSink, SecretVault, SecretVersion, VaultError};
 use crate::tokens::SecretNames;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -105,7 +105,14 @@ impl SecretVault for SecretsManagerVault {
         name: &str,
         value: &SecretString,
         idempotency_token: Option<&str>,
-    ) -> Result<(), VaultError> {
+    ) -> Result<SecretVersion, VaultError> {
+        // Secrets Manager answers with the version it made current; should an answer lack
+        // a field, the name (a secret id too) and the token (which becomes the VersionId)
+        // still say which secret and version.
+        let version = |arn: Option<&str>, id: Option<&str>| SecretVersion {
+            arn: arn.unwrap_or(name).to_owned(),
+            version_id: id.or(idempotency_token).unwrap_or_default().to_owned(),
+        };
         // Most writes update an existing secret, so try that first: one call.
         for _ in 0..2 {
             let put = self
@@ -117,7 +124,7 @@ impl SecretVault for SecretsManagerVault {
                 .send()
                 .await;
             match put {
-                Ok(_) => return Ok(()),
+                Ok(out) => return Ok(version(out.arn(), out.version_id())),
                 Err(e) if marked_for_deletion(&e) => {
                     return Err(VaultError::PendingDeletion(name.to_owned()));
                 }
@@ -134,7 +141,7 @@ impl SecretVault for SecretsManagerVault {
                 .send()
                 .await;
             match create {
-                Ok(_) => return Ok(()),
+                Ok(out) => return Ok(version(out.arn(), out.version_id())),
                 // Someone created it between our two calls: put again.
                 Err(e) if code(&e) == Some("ResourceExistsException") => continue,
                 Err(e) if marked_for_deletion(&e) => {
@@ -185,7 +192,7 @@ impl EnvVarSink for SecretsEnvSink {
         env_var: &EnvVarName,
         value: &SecretString,
         idempotency_token: &str,
-    ) -> Result<(), VaultError> {
+    ) -> Result<SecretVersion, VaultError> {
         let name = self.names.env_var(project, env_var.as_str());
         self.vault
             .write(&name, value, Some(idempotency_token))

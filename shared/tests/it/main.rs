@@ -7,6 +7,7 @@ mod support;
 
 mod aws_adapters;
 mod contract;
+mod events;
 mod heroku_client;
 mod simulation;
 mod sync;

@@ -82,7 +82,7 @@ impl EnvVarSink for ChaosSink {
         env_var: &EnvVarName,
         value: &SecretString,
         token: &str,
-    ) -> Result<(), VaultError> {
+    ) -> Result<shared::ports::SecretVersion, VaultError> {
         let (fault, pause) = {
             let mut r = lock(&self.rng);
             let fault = if self.on.load(Ordering::SeqCst) {

@@ -559,7 +559,7 @@ async fn given_lease_running_out_between_two_writes_then_second_is_not_started()
             e: &shared::domain::EnvVarName,
             v: &secrecy::SecretString,
             t: &str,
-        ) -> Result<(), VaultError> {
+        ) -> Result<shared::ports::SecretVersion, VaultError> {
             self.clock.advance(Duration::from_secs(13));
             self.inner.write_env_var(p, e, v, t).await
         }
@@ -1396,7 +1396,7 @@ impl shared::ports::EnvVarSink for RefusesOne {
         env_var: &shared::domain::EnvVarName,
         value: &secrecy::SecretString,
         token: &str,
-    ) -> Result<(), VaultError> {
+    ) -> Result<shared::ports::SecretVersion, VaultError> {
         if env_var.as_str() == self.env_var {
             return Err(self.error.clone());
         }

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use shared::adapters::{MemoryStore, MemoryVault, SecretsEnvSink};
+use shared::adapters::{MemoryEvents, MemoryStore, MemoryVault, SecretsEnvSink};
 use shared::clock::{Clock, ManualClock};
 use shared::domain::{
     AppId, AppRecord, ConfigVarName, EnvVarName, Integration, IntegrationStatus, Link, LinkKey,
@@ -16,7 +16,7 @@ use shared::heroku::{AccessToken, ConfigVars, HerokuError, Release, TokenGrant};
 use shared::metrics::RecordedMetrics;
 use shared::ports::{
     AppStore, EnvVarSink, Guard, HerokuApi, HerokuOAuth, IntegrationStore, Saved, SecretVault,
-    VaultError,
+    SecretVersion, VaultError,
 };
 use shared::sync::{SyncContext, SyncSettings};
 use shared::tokens::{SecretNames, StoredTokens, TokenManager};
@@ -293,13 +293,14 @@ impl EnvVarSink for SlowSink {
         env_var: &EnvVarName,
         value: &SecretString,
         idempotency_token: &str,
-    ) -> Result<(), VaultError> {
+    ) -> Result<SecretVersion, VaultError> {
         self.started.notify_one();
         if let Some(gate) = &self.gate {
             gate.acquire().await.expect("gate").forget();
         }
         tokio::time::sleep(self.before).await;
-        self.inner
+        let version = self
+            .inner
             .write_env_var(project, env_var, value, idempotency_token)
             .await?;
         lock(&self.landed).push((
@@ -307,7 +308,7 @@ impl EnvVarSink for SlowSink {
             value.expose_secret().to_owned(),
         ));
         tokio::time::sleep(self.after).await;
-        Ok(())
+        Ok(version)
     }
 }
 
@@ -322,7 +323,7 @@ impl EnvVarSink for FailingSink {
         _: &EnvVarName,
         _: &SecretString,
         _: &str,
-    ) -> Result<(), VaultError> {
+    ) -> Result<SecretVersion, VaultError> {
         Err(self.0.clone())
     }
 }
@@ -338,6 +339,8 @@ pub struct World {
     pub tokens: Arc<TokenManager>,
     pub app: AppId,
     pub settings: SyncSettings,
+    /// The change events every context of this world publishes.
+    pub events: Arc<MemoryEvents>,
 }
 
 impl World {
@@ -358,6 +361,7 @@ impl World {
             tokens,
             app: AppId::parse(uuid::Uuid::new_v4().to_string()).expect("app id"),
             settings: SyncSettings::default(),
+            events: Arc::new(MemoryEvents::default()),
         }
     }
 
@@ -397,6 +401,7 @@ impl World {
             tokens: self.tokens.clone(),
             clock: self.clock.clone() as Arc<dyn Clock>,
             metrics: self.metrics.clone(),
+            events: self.events.clone(),
             settings: self.settings.clone(),
         }
     }
