@@ -307,7 +307,7 @@ fn change_events_go_to_the_stacks_bus_and_only_syncing_functions_may_put_them() 
             .map(|r| cfn::target(r).map_or_else(|| r.text(), str::to_owned))
             .collect()
     };
-    for f in [Function::Webhook, Function::Connect] {
+    for f in [Function::Webhook, Function::Connect, Function::Reconcile] {
         let on = puts(f);
         assert!(!on.is_empty(), "{} cannot publish change events", f.name());
         for r in &on {

@@ -20,7 +20,6 @@ impl Reconciler<'_> {
             return Ok(out);
         };
         let active: Vec<&Link> = record.active_links().collect();
-        out.links_checked = active.len() as u64;
         let account = self.account(&project).await?;
         if !self.take(&account, 1).await? {
             out.deferred = true;
@@ -41,6 +40,7 @@ impl Reconciler<'_> {
             Ok(Some(r)) => r,
             Ok(None) => {
                 // No succeeded release yet: nothing can be behind.
+                out.links_checked = active.len() as u64;
                 self.index
                     .mark_checked(app, self.sync.clock.now(), 0)
                     .await?;
@@ -57,6 +57,8 @@ impl Reconciler<'_> {
         };
         let now = self.sync.clock.now();
         self.index.mark_checked(app, now, release.version).await?;
+        // Checked: compared with the app's newest release (a deferred app is not).
+        out.links_checked = active.len() as u64;
 
         let created_at = release
             .created_at

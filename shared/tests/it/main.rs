@@ -9,6 +9,7 @@ mod aws_adapters;
 mod contract;
 mod events;
 mod heroku_client;
+mod reconcile;
 mod simulation;
 mod sync;
 mod tokens;
