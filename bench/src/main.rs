@@ -4,7 +4,7 @@
 //! limit, bursts, memory and size, and writes BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo build --release -p webhook -p connect -p opt-out
+//! cargo build --release -p webhook -p connect -p opt-out -p reconcile
 //! cargo run -p bench -- [--out BENCHMARKS.md] [--bins target/release] [--quick]
 //!     [--only cold,warm,burst] [--perf-warm FILE]
 //! ```
@@ -19,6 +19,7 @@ mod instance;
 mod machine;
 mod raw;
 mod readme;
+mod reconcile;
 mod report;
 mod runtime;
 mod stack;
@@ -33,8 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-pub const FUNCTIONS: [&str; 3] = ["webhook", "connect", "opt-out"];
-pub const PHASES: [&str; 3] = ["cold", "warm", "burst"];
+pub const FUNCTIONS: [&str; 4] = ["webhook", "connect", "opt-out", "reconcile"];
+pub const PHASES: [&str; 4] = ["cold", "warm", "burst", "reconcile"];
 
 /// How much of everything to do; `--quick` is a smoke run of the same code.
 #[derive(Clone, Debug)]
@@ -45,6 +46,7 @@ pub struct Plan {
     pub burst_rotations: usize,
     pub burst_concurrency: Vec<usize>,
     pub burst_delays_ms: Vec<u64>,
+    pub reconcile: reconcile::Plan,
 }
 
 impl Plan {
@@ -62,6 +64,7 @@ impl Plan {
             burst_rotations: 5,
             burst_concurrency: vec![1, 10, 50],
             burst_delays_ms: vec![5, 0],
+            reconcile: reconcile::Plan::full(),
         }
     }
 
@@ -80,6 +83,7 @@ impl Plan {
             burst_rotations: 4,
             burst_concurrency: vec![1, 5],
             burst_delays_ms: vec![5],
+            reconcile: reconcile::Plan::quick(),
         }
     }
 }
@@ -134,7 +138,7 @@ fn args(root: &Path) -> Result<Args, String> {
             "--only" => {
                 a.only = it
                     .next()
-                    .ok_or("--only needs phases: cold,warm,burst")?
+                    .ok_or("--only needs phases: cold,warm,burst,reconcile")?
                     .split(',')
                     .map(str::to_owned)
                     .collect();
@@ -145,7 +149,7 @@ fn args(root: &Path) -> Result<Args, String> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use --out PATH, --bins DIR, --quick, --command TEXT, \
-                     --only cold,warm,burst, --perf-warm FILE"
+                     --only cold,warm,burst,reconcile, --perf-warm FILE"
                 ));
             }
         }
@@ -236,7 +240,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         let bin = args.bins.join(f);
         if !bin.exists() {
             return Err(format!(
-                "{} is missing: run `cargo build --release -p webhook -p connect -p opt-out` first",
+                "{} is missing: run `cargo build --release -p webhook -p connect -p opt-out -p reconcile` first",
                 bin.display()
             ));
         }
@@ -331,9 +335,21 @@ async fn run(root: PathBuf) -> Result<bool, String> {
             }
         }
     }
+    let mut recon = None;
+    if args.runs("reconcile") {
+        say(&format!(
+            "reconcile: {} accounts x {} apps x {} links, on a paused clock",
+            plan.reconcile.accounts, plan.reconcile.apps_per_account, plan.reconcile.links_per_app
+        ));
+        recon = Some(reconcile::run(plan.reconcile.clone())?);
+    }
+
     machine.load_end = machine::load();
     let took = began.elapsed();
-    let wrong = verdict::wrong_results(&cold, &warm, &bursts, links.len(), &seen);
+    let mut wrong = verdict::wrong_results(&cold, &warm, &bursts, links.len(), &seen);
+    if let Some(r) = &recon {
+        wrong.extend(reconcile::wrong(r));
+    }
     let inputs = report::Inputs {
         command: &args.command,
         machine: &machine,
@@ -343,6 +359,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         warm: &warm,
         bursts: &bursts,
         burst_apps: links.len(),
+        reconcile: recon.as_ref(),
         took,
         notes: std::fs::read_to_string(root.join("bench/NOTES.md")).unwrap_or_default(),
         root: root.clone(),

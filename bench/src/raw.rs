@@ -15,15 +15,17 @@ pub enum Op {
     PutItem,
     PutSecretValue,
     GetSecretValue,
+    PutEvents,
 }
 
 impl Op {
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::GetItem,
         Op::ConfigVars,
         Op::PutItem,
         Op::PutSecretValue,
         Op::GetSecretValue,
+        Op::PutEvents,
     ];
 
     /// Served by moto (through the proxy), not by the fake Heroku.
@@ -38,6 +40,7 @@ impl Op {
             Op::PutItem => "DynamoDB PutItem (conditional)",
             Op::PutSecretValue => "Secrets Manager PutSecretValue",
             Op::GetSecretValue => "Secrets Manager GetSecretValue",
+            Op::PutEvents => "EventBridge PutEvents",
         }
     }
 }
@@ -104,6 +107,7 @@ impl Raw {
     ) -> Result<serde_json::Value, String> {
         let (prefix, content_type) = match service {
             "dynamodb" => ("DynamoDB_20120810", "application/x-amz-json-1.0"),
+            "events" => ("AWSEvents", "application/x-amz-json-1.1"),
             _ => ("secretsmanager", "application/x-amz-json-1.1"),
         };
         // moto routes on the credential scope's service; it does not check signatures.
@@ -190,6 +194,29 @@ impl Raw {
                     "secretsmanager",
                     "GetSecretValue",
                     &serde_json::json!({"SecretId": self.signing_key_id}),
+                )
+                .await?;
+            }
+            Op::PutEvents => {
+                // The change event a sync publishes (never a value), on the stack's bus.
+                let detail = serde_json::json!({
+                    "project_id": "bench-probe",
+                    "env_var": "DATABASE_URL",
+                    "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench",
+                    "secret_version_id": uuid::Uuid::new_v4().to_string(),
+                    "app_id": self.probe.app.id,
+                    "release_version": self.version,
+                    "synced_at": "2026-01-01T00:00:00Z",
+                });
+                self.aws_call(
+                    "events",
+                    "PutEvents",
+                    &serde_json::json!({"Entries": [{
+                        "Source": "heroku-db-url-sync",
+                        "DetailType": "Env var synced",
+                        "Detail": detail.to_string(),
+                        "EventBusName": crate::stack::EVENT_BUS,
+                    }]}),
                 )
                 .await?;
             }

@@ -23,6 +23,7 @@ pub struct Inputs<'a> {
     pub warm: &'a WarmRun,
     pub bursts: &'a [BurstRun],
     pub burst_apps: usize,
+    pub reconcile: Option<&'a crate::reconcile::ReconcileRun>,
     pub took: Duration,
     pub notes: String,
     pub root: std::path::PathBuf,
@@ -98,6 +99,9 @@ pub fn summary(i: &Inputs<'_>) -> String {
             ns_unique.join(", "),
             i.bursts.len()
         ));
+    }
+    if let Some(r) = i.reconcile {
+        parts.push(crate::reconcile::summary(r));
     }
     if let Some(t) = targets.get(2).filter(|t| t.ok.is_some()) {
         let figure = t.figure.split(" (").next().unwrap_or_default();
@@ -236,6 +240,7 @@ pub fn render(i: &Inputs<'_>) -> String {
     render_warm(&mut s, i);
     render_bursts(&mut s, i);
     render_memory(&mut s, i);
+    crate::reconcile::render(&mut s, i.reconcile);
     if !i.notes.trim().is_empty() {
         let _ = writeln!(s, "## Profiling and fixes\n");
         let _ = writeln!(s, "{}", i.notes.trim());
@@ -702,10 +707,12 @@ fn render_bursts(s: &mut String, i: &Inputs<'_>) {
         let written = b.aws_by_op.get("PutSecretValue").copied().unwrap_or(0)
             + b.aws_by_op.get("CreateSecret").copied().unwrap_or(0);
         let total: usize = b.aws_by_op.values().sum::<usize>() + b.heroku;
-        // README minimum: 5 per sync, 1 per stale delivery, plus the cold reads: each
-        // instance reads the key once, and every project's token is read at least once.
-        let minimum =
-            5 * b.syncs_in_order + (b.deliveries - b.syncs_in_order) + b.concurrency + i.burst_apps;
+        // README minimum: a sync's path per sync, 1 per stale delivery, plus the cold
+        // reads: each instance reads the key once, every project's token at least once.
+        let minimum = Kind::Sync.path().len() * b.syncs_in_order
+            + (b.deliveries - b.syncs_in_order)
+            + b.concurrency
+            + i.burst_apps;
         let rss = b
             .peak_rss_kib
             .iter()
@@ -759,7 +766,7 @@ fn render_bursts(s: &mut String, i: &Inputs<'_>) {
         .iter()
         .map(|b| {
             let total: usize = b.aws_by_op.values().sum::<usize>() + b.heroku;
-            let minimum = 5 * b.syncs_in_order
+            let minimum = Kind::Sync.path().len() * b.syncs_in_order
                 + (b.deliveries - b.syncs_in_order)
                 + b.concurrency
                 + i.burst_apps;

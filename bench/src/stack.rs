@@ -24,6 +24,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The dev stack's bus name, which the functions publish change events on.
+pub const EVENT_BUS: &str = "heroku-db-url-sync";
+
 pub const CLIENT_ID: &str = "bench-oauth-client";
 pub const CLIENT_SECRET: &str = "bench-oauth-client-secret";
 pub const TABLE: &str = "bench";
@@ -92,7 +95,7 @@ impl Stack {
                 "WEBHOOK_SIGNING_KEY_ID",
                 format!("{PREFIX}/webhook-signing-key"),
             ),
-            ("EVENT_BUS_NAME", "heroku-db-url-sync".to_owned()),
+            ("EVENT_BUS_NAME", EVENT_BUS.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -42,6 +42,7 @@ impl Kind {
                 Op::PutItem,
                 Op::PutSecretValue,
                 Op::PutItem,
+                Op::PutEvents,
             ],
             Kind::Unchanged => &[Op::GetItem, Op::ConfigVars, Op::PutItem],
             Kind::Duplicate => &[Op::GetItem],
