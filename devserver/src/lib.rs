@@ -13,9 +13,11 @@ use local::jwt::{Authorizer, DEFAULT_DEV_JWT_SECRET};
 use local::moto::Moto;
 use local::net::{self, Running};
 use local::proxy::FaultProxy;
+use reconcile::{Reconcile, SqsQueue};
 use shared::config::{Config, Needs};
 use shared::http::Function;
 use shared::metrics::NoMetrics;
+use shared::reconcile::ReconcileSettings;
 use shared::services::Services;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,6 +36,9 @@ pub struct Options {
     pub port: u16,
     /// Log each API request (method, path, status, time) — `make dev` does.
     pub log_requests: bool,
+    /// How often the reconciler runs a pass (`RECONCILE_INTERVAL_S`, default 60 s);
+    /// `None`: only when asked (`LocalStack::reconcile_pass`).
+    pub reconcile_every: Option<Duration>,
     /// Table name and secret prefix when the environment does not set them.
     pub table_name: String,
     pub secret_prefix: String,
@@ -44,6 +49,7 @@ impl Options {
         Options {
             port,
             log_requests: true,
+            reconcile_every: Some(reconcile_interval()),
             table_name: "heroku-db-url-sync-dev".into(),
             secret_prefix: "heroku-db-url-sync-dev".into(),
         }
@@ -63,10 +69,26 @@ pub struct LocalStack {
     /// moto's own URL (or `AWS_ENDPOINT_URL`).
     pub emulator: String,
     pub moto_started: bool,
+    /// The reconciler's SQS queue in the emulator.
+    pub reconcile_queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+    _reconcile_loop: Option<AbortOnDrop>,
     _proxy: FaultProxy,
     _moto: Option<Moto>,
     _server: Running,
 }
+
+/// `RECONCILE_INTERVAL_S` (docs/contract.md, "Configuration"; local stack only), 60 s
+/// when unset or not a positive number of seconds.
+pub fn reconcile_interval() -> Duration {
+    env("RECONCILE_INTERVAL_S")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
+/// The reconcile queue's name in the local stack (SQS in moto).
+pub const DEV_RECONCILE_QUEUE: &str = "heroku-db-url-sync-reconcile";
 
 /// The change events' bus in the local stack unless `EVENT_BUS_NAME` says otherwise.
 pub const DEV_EVENT_BUS: &str = "heroku-db-url-sync";
@@ -180,6 +202,24 @@ impl LocalStack {
         let svc = Arc::new(
             Services::new(config.clone(), &sdk, Arc::new(NoMetrics)).map_err(|e| e.to_string())?,
         );
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let reconcile_queue_url = local::bootstrap::ensure_queue(&sqs, DEV_RECONCILE_QUEUE).await?;
+        let reconcile_loop = opts.reconcile_every.map(|every| {
+            let reconciler = Reconcile::new(
+                svc.clone(),
+                SqsQueue::new(sqs.clone(), reconcile_queue_url.clone()),
+                dev_reconcile_settings(every),
+            );
+            AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await; // the first tick is now: give the stack a moment
+                loop {
+                    tick.tick().await;
+                    run_pass(&reconciler).await;
+                }
+            }))
+        });
         let jwt_secret = env("DEV_JWT_SECRET").unwrap_or_else(|| DEFAULT_DEV_JWT_SECRET.into());
         let router = router(svc.clone(), &jwt_secret, opts.log_requests);
         let server = net::spawn(listener, router);
@@ -192,9 +232,31 @@ impl LocalStack {
             aws_endpoint,
             moto_started: moto.is_some(),
             emulator,
+            reconcile_queue_url,
+            sqs,
+            _reconcile_loop: reconcile_loop,
             _proxy: proxy,
             _moto: moto,
             _server: server,
+        })
+    }
+
+    /// One reconcile pass now, as the scheduler starts one: plan onto the queue, then
+    /// drain it as Lambda's SQS trigger would. `grace`: how old a release must be before
+    /// a missing delivery counts as lost (the demo's are seconds old).
+    pub async fn reconcile_pass(&self, grace: Duration) -> Result<ReconcileSummary, String> {
+        let mut settings = dev_reconcile_settings(reconcile_interval());
+        settings.grace = grace;
+        let reconciler = Reconcile::new(
+            self.svc.clone(),
+            SqsQueue::new(self.sqs.clone(), self.reconcile_queue_url.clone()),
+            settings,
+        );
+        let planned = reconciler.plan().await?;
+        let worked = reconcile::drain(&reconciler).await?;
+        Ok(ReconcileSummary {
+            apps: planned.apps,
+            messages: worked,
         })
     }
 
@@ -207,6 +269,48 @@ impl LocalStack {
             scopes,
             Duration::from_secs(3600),
         )
+    }
+}
+
+/// What one local pass did.
+#[derive(Clone, Debug)]
+pub struct ReconcileSummary {
+    pub apps: usize,
+    pub messages: usize,
+}
+
+/// The production settings, but a subscription check every pass (calls cost nothing
+/// here) and a grace of a few seconds, so a lost delivery shows up within one interval.
+fn dev_reconcile_settings(interval: Duration) -> ReconcileSettings {
+    ReconcileSettings {
+        interval,
+        subscription_check_every: 1,
+        grace: Duration::from_secs(5).min(interval),
+        ..ReconcileSettings::default()
+    }
+}
+
+/// One pass of the background loop; failures are logged and the next tick tries again.
+async fn run_pass(reconciler: &Reconcile) {
+    match reconciler.plan().await {
+        Ok(planned) => match reconcile::drain(reconciler).await {
+            Ok(worked) => tracing::info!(
+                apps = planned.apps,
+                messages = worked,
+                "reconcile pass done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reconcile pass: the queue failed"),
+        },
+        Err(e) => tracing::warn!(error = %e, "reconcile pass could not be planned"),
+    }
+}
+
+/// Stops the background task when the stack is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

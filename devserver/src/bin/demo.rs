@@ -4,6 +4,7 @@
 //! does not do what it should, so CI can run it.
 
 use devserver::{LocalStack, Options};
+use fake_heroku::DeliveryMode;
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -229,7 +230,60 @@ async fn story(stack: &LocalStack) -> Step<()> {
     );
     println!("        = {}", masked(&rotated));
 
-    println!("\n5. Opt out of the sync for {ENV_VAR}");
+    println!("\n5. A delivery is lost (say Heroku's retries ran out during an outage)");
+    heroku.set_delivery_mode(DeliveryMode::Hold);
+    let release = heroku.rotate_credentials(&app);
+    let lost = heroku.take_held();
+    heroku.set_delivery_mode(DeliveryMode::Auto);
+    ensure(lost.len() == 1, "one delivery was held back")?;
+    let stale = env_value(&secrets, &secret_name).await.unwrap_or_default();
+    ensure(
+        stale != heroku_url(),
+        "the env var changed without a delivery",
+    )?;
+    println!(
+        "   release v{}: Heroku's DATABASE_URL = {}; its delivery never arrives",
+        release.version,
+        masked(&heroku_url())
+    );
+    println!(
+        "   env var still                         = {}  (stale)",
+        masked(&stale)
+    );
+    let started = Instant::now();
+    let pass = stack.reconcile_pass(Duration::ZERO).await?;
+    let caught_up = env_value(&secrets, &secret_name).await.unwrap_or_default();
+    ensure(
+        caught_up == heroku_url(),
+        "the reconciler did not bring the env var up to the newest release",
+    )?;
+    let (_, json, _) = api
+        .call(
+            "GET",
+            &format!("/projects/{PROJECT}/integrations/heroku"),
+            None,
+        )
+        .await?;
+    let repair = json["links"][0]["last_repair"]["what"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ensure(!repair.is_empty(), "the status does not show the repair")?;
+    println!(
+        "   the reconciler's pass (every RECONCILE_INTERVAL_S in `make dev`, 15 min in AWS): \
+         {} app(s), {} SQS message(s), {} ms",
+        pass.apps,
+        pass.messages,
+        started.elapsed().as_millis()
+    );
+    println!(
+        "   env var caught up                     = {}",
+        masked(&caught_up)
+    );
+    println!("   status shows last_repair: \"{repair}\"");
+    let rotated = caught_up;
+
+    println!("\n6. Opt out of the sync for {ENV_VAR}");
     let (status, _, _) = api
         .call(
             "DELETE",
@@ -242,7 +296,7 @@ async fn story(stack: &LocalStack) -> Step<()> {
     println!("   the link is opted_out; Heroku subscriptions left on acme-shop: {subs}");
     ensure(subs == 0, "the unused subscription was not removed")?;
 
-    println!("\n6. Heroku rotates again");
+    println!("\n7. Heroku rotates again");
     let release = heroku.rotate_credentials(&app);
     if !heroku
         .wait_deliveries_settled(Duration::from_secs(20))
@@ -264,7 +318,7 @@ async fn story(stack: &LocalStack) -> Step<()> {
         masked(&now)
     );
 
-    println!("\n7. What the status route shows");
+    println!("\n8. What the status route shows");
     let (_, json, _) = api
         .call(
             "GET",
@@ -299,7 +353,7 @@ async fn main() {
     println!("Heroku database URL sync — demo");
     println!("================================");
     println!(
-        "▸ Starting the local stack (moto_server, fake Heroku, the three functions behind an API Gateway emulator)"
+        "▸ Starting the local stack (moto_server, fake Heroku, the functions behind an API Gateway emulator, the reconciler on SQS)"
     );
     let port = std::env::var("PORT")
         .ok()
@@ -310,6 +364,8 @@ async fn main() {
     let opts = Options {
         port,
         log_requests: false,
+        // The demo runs its pass itself (step 5), when the story needs it.
+        reconcile_every: None,
         table_name: format!("heroku-db-url-sync-demo-{run}"),
         secret_prefix: format!("heroku-db-url-sync-demo-{run}"),
     };

@@ -211,29 +211,44 @@ impl<'a> Reconciler<'a> {
 
     /// Reconciles `apps`, several at once; one app's failure never stops the others.
     pub async fn run(&self, pass: u64, apps: &[crate::domain::AppId]) -> BatchOutcome {
-        use futures_util::stream::{self, StreamExt};
-        let outcomes: Vec<AppOutcome> = stream::iter(apps)
-            .map(|app| async move {
-                match self.reconcile_app(app, pass).await {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::warn!(app_id = %app, error = %e, "reconcile failed; the next pass retries");
-                        AppOutcome {
-                            error: Some(e.to_string()),
-                            transient: matches!(e, SyncError::Transient { .. }),
-                            ..AppOutcome::default()
-                        }
-                    }
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        // A plain loop over FuturesUnordered rather than `buffer_unordered` over a
+        // closure: the closure's borrowed future is not provably `Send`, and the local
+        // stack runs this on a spawned task.
+        let mut running = FuturesUnordered::new();
+        let mut next = apps.iter();
+        let mut outcomes = Vec::with_capacity(apps.len());
+        loop {
+            while running.len() < self.settings.concurrency.max(1) {
+                match next.next() {
+                    Some(app) => running.push(self.one(app, pass)),
+                    None => break,
                 }
-            })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
+            }
+            match running.next().await {
+                Some(o) => outcomes.push(o),
+                None => break,
+            }
+        }
         let mut total = BatchOutcome::default();
         for o in &outcomes {
             total.add(o);
         }
         total
+    }
+
+    async fn one(&self, app: &crate::domain::AppId, pass: u64) -> AppOutcome {
+        match self.reconcile_app(app, pass).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(app_id = %app, error = %e, "reconcile failed; the next pass retries");
+                AppOutcome {
+                    error: Some(e.to_string()),
+                    transient: matches!(e, SyncError::Transient { .. }),
+                    ..AppOutcome::default()
+                }
+            }
+        }
     }
 
     /// The batch's metrics (emitted even when all is well, so drift alarms see each pass).

@@ -2,6 +2,7 @@
 //! Manager and SQS; the fake Heroku over HTTP), every function mounted, passes planned
 //! onto a real queue and drained the way Lambda's SQS trigger would.
 
+mod events;
 mod repairs;
 
 use fake_heroku::{App, User};
