@@ -61,7 +61,12 @@ async fn main() {
         stack.config.table_name, stack.config.secret_prefix
     );
     println!(
-        "  change events (EventBridge)  bus {} at {}",
+        "  reconciler                   a pass every {} s (RECONCILE_INTERVAL_S) via SQS queue {}",
+        devserver::reconcile_interval().as_secs(),
+        stack.reconcile_queue_url
+    );
+    println!(
+        "  change events (EventBridge)  bus {} at {}
         stack.config.event_bus_name.as_deref().unwrap_or("-"),
         stack.aws_endpoint
     );
@@ -112,6 +117,7 @@ fn write_env_file(stack: &LocalStack) -> std::io::Result<String> {
             "EVENT_BUS_NAME",
             c.event_bus_name.clone().unwrap_or_default(),
         ),
+        ("RECONCILE_QUEUE_URL", stack.reconcile_queue_url.clone()),
         ("AWS_ENDPOINT_URL", stack.aws_endpoint.clone()),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
