@@ -66,7 +66,7 @@ async fn main() {
         stack.reconcile_queue_url
     );
     println!(
-        "  change events (EventBridge)  bus {} at {}
+        "  change events (EventBridge)  bus {} at {}",
         stack.config.event_bus_name.as_deref().unwrap_or("-"),
         stack.aws_endpoint
     );
