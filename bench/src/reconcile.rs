@@ -384,6 +384,10 @@ impl ReconcileIndex for SlowStore {
         self.pause().await;
         self.inner.checked_at(app).await
     }
+    async fn expired_pending_grants(&self, now_s: i64) -> Result<Vec<String>, StoreError> {
+        self.pause().await;
+        self.inner.expired_pending_grants(now_s).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -639,7 +643,7 @@ async fn pass(w: &World, name: &str, workers: usize, pass_at: Timestamp) -> Resu
                         let o = r.run(pass, &apps).await;
                         lock(total_ref).merge(&o);
                     }
-                    WorkMessage::Cleanup { .. } => {}
+                    WorkMessage::Cleanup { .. } | WorkMessage::ExpiredGrants { .. } => {}
                 }
             }
         }

@@ -84,12 +84,14 @@ def test_connect_link_rotate_and_opt_out_in_the_console(stack, browser):
              lambda d: attr_of(d, "#connection-status", "data-status") == "not_connected")
 
     # Connect: our API → the fake Heroku's authorize page (it approves as dev@example.com)
-    # → our callback → back to /console?project_id=demo&heroku=connected.
+    # → our callback, which holds the grant pending → back to
+    # /console?project_id=demo&heroku=confirm&confirmation=… → the page confirms it with
+    # the signed-in user's token (docs/contract.md, the confirm route).
     d.find_element(By.ID, "connect").click()
-    wait_for(d, "status connected after the OAuth round trip",
+    wait_for(d, "status connected after the OAuth round trip and the confirm step",
              lambda d: attr_of(d, "#connection-status", "data-status") == "connected")
     assert d.current_url == f"{stack.base_url}/console", "the callback's query is tidied away"
-    assert "Heroku connected" in text_of(d, "#messages")
+    assert "Heroku connection confirmed" in text_of(d, "#messages")
     assert text_of(d, "#connection-account") == "dev@example.com"
 
     # The database list, and the link.
@@ -142,17 +144,17 @@ def test_connect_link_rotate_and_opt_out_in_the_console(stack, browser):
     assert f"Opted out of {ENV_VAR}" in text_of(d, "#messages")
     assert field(d, "last_release_version") == str(rotated), "opting out keeps the last sync"
 
-    # What the callback may send the browser back with besides `connected`. The page
-    # is loaded afresh, so this also shows the sign-in survives in sessionStorage.
+    # What the callback may send the browser back with besides a good confirmation. The
+    # page is loaded afresh, so this also shows the sign-in survives in sessionStorage.
     d.get(f"{stack.base_url}/console?project_id=demo&heroku=error&reason=access_denied")
     wait_for(d, "the callback's error shown",
              lambda d: "Heroku connection failed: access_denied" in (text_of(d, "#messages") or ""))
     assert "Signed in as dev-user on project demo" in text_of(d, "#signed-in")
-    # The contract's confirm step: whatever the API answers (no such route yet, or an
-    # unknown confirmation), the page says so.
+    # A confirmation that is unknown (or used, or expired): the API's 400, shown.
     d.get(f"{stack.base_url}/console?project_id=demo&heroku=confirm&confirmation=not-a-real-one")
     wait_for(d, "the confirm step's failure shown",
              lambda d: "Confirming the connection failed" in (text_of(d, "#messages") or ""))
+    assert "400 invalid_confirmation" in text_of(d, "#messages")
     wait_for(d, "the opted-out row after the reload", lambda d: field(d, "status") == "opted_out")
 
     # No script error on the way (failed fetches are expected: the confirm step's).

@@ -141,11 +141,7 @@
       await api("POST", projectPath("/integrations/heroku/confirm"), { confirmation });
       say("Heroku connection confirmed.");
     } catch (e) {
-      if (e.status === 404 && !(e.body && e.body.error)) {
-        say(`Confirming the connection failed: this API has no confirm route yet: ${e.message}.`, true);
-      } else {
-        say(`Confirming the connection failed: ${e.message}`, true);
-      }
+      say(`Confirming the connection failed: ${e.message}`, true);
     }
   }
 
@@ -170,9 +166,7 @@
       say(`Back from Heroku for project ${project}, but you are signed in on ${session.project}.`, true);
       return;
     }
-    if (outcome === "connected") {
-      say("Heroku connected.");
-    } else if (outcome === "confirm") {
+    if (outcome === "confirm") {
       await confirm(q.get("confirmation") || "");
     } else if (outcome === "error") {
       say(`Heroku connection failed: ${q.get("reason") || "unknown reason"}.`, true);

@@ -241,6 +241,18 @@ pub fn samples() -> Vec<Sample> {
                 None,
             )
         },
+        // A real confirmation comes from a callback and is single-use: a sample file
+        // cannot hold one that works.
+        sample(
+            "connect/confirm-unknown.json",
+            "connect",
+            400,
+            "a confirmation the callback never issued (invalid_confirmation)",
+            "POST",
+            format!("/projects/{p}/integrations/heroku/confirm"),
+            Some(json!({"confirmation": "not-a-confirmation-we-issued"}).to_string()),
+            jwt(),
+        ),
         Sample {
             signature: Signature::Good,
             ..sample(

@@ -95,8 +95,9 @@ impl Client {
         }
     }
 
-    /// The whole OAuth dance for `project`, approved at the fake Heroku by `browser`;
-    /// returns the console's `heroku=` outcome.
+    /// The whole OAuth dance for `project`, approved at the fake Heroku by `browser`, then
+    /// the confirm step as the console does it: `connected` when the confirm answered 200,
+    /// else the callback's `heroku=` outcome (`error`) or the confirm's error code.
     pub async fn connect_via_oauth(
         &self,
         stack: &Stack,
@@ -127,7 +128,31 @@ impl Client {
             .await
             .location
             .unwrap_or_default();
-        query(&back).remove("heroku").unwrap_or_default()
+        let mut q = query(&back);
+        if q.get("heroku").map(String::as_str) != Some("confirm") {
+            return q.remove("heroku").unwrap_or_default();
+        }
+        let confirmation = q.remove("confirmation").unwrap_or_default();
+        let confirmed = self.confirm(project, &confirmation).await;
+        if confirmed.status == 200 {
+            "connected".to_owned()
+        } else {
+            confirmed.json["error"]
+                .as_str()
+                .unwrap_or("error")
+                .to_owned()
+        }
+    }
+
+    /// `POST …/integrations/heroku/confirm` with `confirmation`.
+    pub async fn confirm(&self, project: &str, confirmation: &str) -> Answer {
+        let body = serde_json::json!({ "confirmation": confirmation }).to_string();
+        self.call(
+            "POST",
+            &format!("/projects/{project}/integrations/heroku/confirm"),
+            Some(&body),
+        )
+        .await
     }
 
     /// `PUT …/heroku-sync` to `DATABASE_URL` of `app`.

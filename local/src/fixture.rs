@@ -10,6 +10,7 @@ use crate::net::{self, Running};
 use crate::proxy::FaultProxy;
 use fake_heroku::{FakeHeroku, User};
 use secrecy::ExposeSecret;
+use shared::clock::ShiftedClock;
 use shared::config::{Config, Needs};
 use shared::domain::{AppId, AppRecord, ConfigVarName, EnvVarName, ProjectId};
 use shared::heroku::TokenGrant;
@@ -41,6 +42,9 @@ pub struct Stack {
     pub reconcile_queue_url: String,
     pub signing_key: String,
     pub jwt_secret: String,
+    /// The services' clock (`svc.clock`): real time, which a test can move forward (a
+    /// confirmation expiring). The sync core and token manager keep real time.
+    pub clock: Arc<ShiftedClock>,
 }
 
 /// How a test wires handlers onto the gateway once the services exist.
@@ -138,8 +142,10 @@ impl Stack {
             .await
             .expect("reconcile queue");
         let metrics = Arc::new(RecordedMetrics::default());
-        let svc =
-            Arc::new(Services::new(config.clone(), &proxied, metrics.clone()).expect("services"));
+        let clock = Arc::new(ShiftedClock::default());
+        let mut svc = Services::new(config.clone(), &proxied, metrics.clone()).expect("services");
+        svc.clock = clock.clone();
+        let svc = Arc::new(svc);
         let gateway = tweak(mount(
             svc.clone(),
             Gateway::new(Authorizer::new(DEFAULT_DEV_JWT_SECRET, None, None)),
@@ -159,6 +165,7 @@ impl Stack {
             reconcile_queue_url,
             signing_key,
             jwt_secret: DEFAULT_DEV_JWT_SECRET.to_owned(),
+            clock,
         }
     }
 
@@ -166,8 +173,10 @@ impl Stack {
         self.gateway.url()
     }
 
-    /// Connects `project` to `user`'s Heroku account the way the OAuth callback does,
-    /// with tokens the fake Heroku issues directly.
+    /// Connects `project` to `user`'s Heroku account at once, with tokens the fake Heroku
+    /// issues directly: what the OAuth callback and the confirm step end in, for tests
+    /// that need a connected project (`client::Client::connect_via_oauth` goes through
+    /// the HTTP routes instead).
     pub async fn connect(&self, project: &str, sub: &str, user: &User) {
         let tokens = self.heroku.issue_tokens(user, CLIENT_ID);
         let grant: TokenGrant = serde_json::from_value(serde_json::json!({

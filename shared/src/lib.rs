@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod linking;
 pub mod metrics;
 pub mod optout;
+pub mod pending;
 pub mod ports;
 pub mod reconcile;
 pub mod services;

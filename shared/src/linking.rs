@@ -165,25 +165,31 @@ async fn revoke_replaced_account(svc: &Services, project: &ProjectId, new_accoun
     }
 }
 
-/// Records a fresh Heroku connection for `project`: tokens into Secrets Manager, the
-/// Heroku account and authorization into the integration item.
-pub async fn record_connection(
+/// Who a fresh grant is: the Heroku account that approved it, and our authorization of
+/// it (what revocation needs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantIdentity {
+    pub account_id: String,
+    pub email: Option<String>,
+    /// `None` when it could not be told apart; the grant then cannot be revoked.
+    pub authorization_id: Option<String>,
+}
+
+/// Asks Heroku who a fresh grant's `token` belongs to, and which authorization it is.
+pub async fn identify_grant(
     svc: &Services,
-    project: &ProjectId,
-    owner_sub: &str,
-    grant: &TokenGrant,
-) -> Result<Integration, LinkError> {
-    let token = AccessToken::new(grant.access_token.expose_secret());
+    token: &AccessToken,
+) -> Result<GrantIdentity, LinkError> {
     let account = svc
         .heroku
-        .account(&token)
+        .account(token)
         .await
         .map_err(|e| heroku_error(e, "the Heroku account"))?;
     // The authorization's id is what revocation needs. Ours are the ones of our OAuth
     // client: the one holding this token when the list shows tokens (it need not), else
     // the newest, the grant just made (one Heroku user may have connected several projects).
     let client_id = svc.config.oauth_client_id().ok();
-    let authorization_id = match svc.heroku.authorizations(&token).await {
+    let authorization_id = match svc.heroku.authorizations(token).await {
         Ok(list) => {
             let ours: Vec<_> = list
                 .into_iter()
@@ -213,25 +219,58 @@ pub async fn record_connection(
             None
         }
     };
-    revoke_replaced_account(svc, project, &account.id).await;
-    let now = svc.clock.now();
-    let mut tokens = StoredTokens::from_grant(grant, now.unix_timestamp(), None);
-    tokens.authorization_id = authorization_id.clone();
-    tokens.heroku_user_id = Some(account.id.clone());
-    svc.tokens.store(project, &tokens).await?;
+    Ok(GrantIdentity {
+        account_id: account.id,
+        email: account.email,
+        authorization_id,
+    })
+}
 
+/// Makes a grant the project's connection: revokes a replaced account's grant, stores the
+/// tokens under the project's token secret and records the account and authorization on
+/// the integration, `owner_sub` pinned as the connected owner. The confirm step
+/// (`crate::pending::confirm`) calls this; so does [`record_connection`].
+pub async fn connect_grant(
+    svc: &Services,
+    project: &ProjectId,
+    owner_sub: &str,
+    tokens: &StoredTokens,
+    identity: &GrantIdentity,
+) -> Result<Integration, LinkError> {
+    revoke_replaced_account(svc, project, &identity.account_id).await;
+    let mut tokens = tokens.clone();
+    tokens.authorization_id = identity.authorization_id.clone();
+    tokens.heroku_user_id = Some(identity.account_id.clone());
+    svc.tokens.store(project, &tokens).await?;
+    let now = svc.clock.now();
     update_integration(svc, project, |integration| {
         integration.status = IntegrationStatus::Connected;
         integration.owner_sub = Some(owner_sub.to_owned());
-        integration.heroku_user_id = Some(account.id.clone());
-        integration.heroku_email = account.email.clone();
-        integration.authorization_id = authorization_id.clone();
+        integration.heroku_user_id = Some(identity.account_id.clone());
+        integration.heroku_email = identity.email.clone();
+        integration.authorization_id = identity.authorization_id.clone();
         integration.connected_at = Some(now);
         integration.last_error = None;
         integration.refresh_owner = None;
         integration.refresh_until_ms = None;
     })
     .await
+}
+
+/// Connects `project` with a fresh grant at once, without the confirm step: for fixtures
+/// and benches that need a connected project. The HTTP flow never does this: its callback
+/// holds the grant pending until the user who started it confirms (docs/contract.md, the
+/// callback and confirm routes; `crate::pending`).
+pub async fn record_connection(
+    svc: &Services,
+    project: &ProjectId,
+    owner_sub: &str,
+    grant: &TokenGrant,
+) -> Result<Integration, LinkError> {
+    let token = AccessToken::new(grant.access_token.expose_secret());
+    let identity = identify_grant(svc, &token).await?;
+    let tokens = StoredTokens::from_grant(grant, svc.clock.now().unix_timestamp(), None);
+    connect_grant(svc, project, owner_sub, &tokens, &identity).await
 }
 
 /// Read-modify-write of the integration with optimistic concurrency (creating it if

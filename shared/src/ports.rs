@@ -140,6 +140,53 @@ pub trait StateStore: Send + Sync {
     async fn take_state(&self, state_hash: &str) -> Result<Option<OAuthState>, StoreError>;
 }
 
+/// A Heroku grant held *pending* between the OAuth callback and the confirm step
+/// (docs/contract.md, the callback and `POST …/integrations/heroku/confirm` routes). Its
+/// tokens are in Secrets Manager under `token_secret`, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingGrant {
+    /// SHA-256 of the confirmation string; the string itself is never stored.
+    pub confirmation_hash: String,
+    pub project_id: ProjectId,
+    /// The caller who started the connect; only they can confirm it.
+    pub sub: String,
+    /// The Heroku account that approved, and our authorization of it (what revocation
+    /// needs; `None` when it could not be told apart).
+    pub heroku_user_id: String,
+    #[serde(default)]
+    pub heroku_email: Option<String>,
+    #[serde(default)]
+    pub authorization_id: Option<String>,
+    /// The secret holding the grant's tokens (`{SECRET_PREFIX}/heroku-tokens/pending/…`).
+    pub token_secret: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Pending grants by the hash of their confirmation.
+#[async_trait]
+pub trait PendingGrants: Send + Sync {
+    /// Stores a grant; an existing one of the same hash is never overwritten.
+    async fn put_pending(&self, grant: &PendingGrant) -> Result<(), StoreError>;
+
+    /// A strongly consistent read.
+    async fn load_pending(&self, hash: &str) -> Result<Option<PendingGrant>, StoreError>;
+
+    /// Removes and returns the grant if it is `project`'s, was started by `sub` and is
+    /// unexpired at `now_s`, in one conditional write: of two takers one wins, and the
+    /// other (or a take of a used, expired or someone else's grant) gets `None`.
+    async fn take_pending(
+        &self,
+        hash: &str,
+        project: &ProjectId,
+        sub: &str,
+        now_s: i64,
+    ) -> Result<Option<PendingGrant>, StoreError>;
+
+    /// Deletes the grant's item; absent is fine.
+    async fn delete_pending(&self, hash: &str) -> Result<(), StoreError>;
+}
+
 /// Secrets by name: tokens, keys, and (through [`EnvVarSink`]) synced values.
 #[async_trait]
 pub trait SecretVault: Send + Sync {
@@ -287,6 +334,10 @@ pub trait ReconcileIndex: Send + Sync {
 
     /// Every project whose integration still owes clean-up at Heroku.
     async fn projects_with_cleanup(&self) -> Result<Vec<ProjectId>, StoreError>;
+
+    /// The hashes of pending grants that expired before `before_s` (unix seconds),
+    /// confirmed or not: each is revoked unless in use, and its tokens deleted.
+    async fn expired_pending_grants(&self, before_s: i64) -> Result<Vec<String>, StoreError>;
 
     /// Records that the app was checked against Heroku at `at` (its newest release was
     /// `release`). A small item of its own: the app record is not rewritten each pass.

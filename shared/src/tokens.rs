@@ -72,7 +72,7 @@ impl StoredTokens {
         SecretString::from(serde_json::to_string(self).unwrap_or_default())
     }
 
-    fn parse(secret: &SecretString) -> Result<Self, TokenError> {
+    pub(crate) fn parse(secret: &SecretString) -> Result<Self, TokenError> {
         serde_json::from_str(secret.expose_secret())
             .map_err(|_| TokenError::Internal("token secret is not valid JSON".into()))
     }
@@ -158,6 +158,13 @@ impl SecretNames {
     /// policy granting `projects/*` cannot read them.
     pub fn heroku_tokens(&self, project: &ProjectId) -> String {
         format!("{}/heroku-tokens/{project}", self.prefix)
+    }
+
+    /// The tokens of a grant held pending until its confirm step (`id`: random, its own).
+    /// Under `heroku-tokens/` like every token, in a folder no project id can name (a
+    /// project id has no `/`).
+    pub fn pending_heroku_tokens(&self, id: &str) -> String {
+        format!("{}/heroku-tokens/pending/{id}", self.prefix)
     }
 }
 

@@ -157,11 +157,39 @@ async fn story(stack: &LocalStack) -> Step<()> {
     println!("   browser at Heroku /oauth/authorize: dana approves          → 302 to our callback");
     let (status, _, location) = api.call("GET", &callback, None).await?;
     let location = location.unwrap_or_default();
+    // The callback holds the grant pending; only dana, who started the connect, can make
+    // it the connection (docs/contract.md, the confirm route).
+    let confirmation = reqwest::Url::parse(&location)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "confirmation")
+                .map(|(_, v)| v.into_owned())
+        })
+        .filter(|_| location.contains("heroku=confirm"));
+    let Some(confirmation) = confirmation.filter(|_| status == 302) else {
+        return Err(format!("callback: {status} {location}"));
+    };
+    println!(
+        "   browser lands on {}",
+        location.replace(
+            &confirmation,
+            &format!("{}…", confirmation.get(..6).unwrap_or_default())
+        )
+    );
+    println!("   (the grant is held pending: nothing is connected until dana confirms)");
+    let (status, json, _) = api
+        .call(
+            "POST",
+            &format!("/projects/{PROJECT}/integrations/heroku/confirm"),
+            Some(serde_json::json!({ "confirmation": confirmation })),
+        )
+        .await?;
     ensure(
-        status == 302 && location.contains("heroku=connected"),
-        format!("callback: {status} {location}"),
+        status == 200 && json["status"] == "connected",
+        format!("confirm answered {status}: {json}"),
     )?;
-    println!("   browser lands on {location}");
+    println!("   connected: the console confirmed with dana's own token (nobody else's would do)");
 
     println!("\n2. List the Heroku Postgres databases dana can reach");
     let (status, json, _) = api

@@ -1,4 +1,4 @@
-//! The connect function: Heroku OAuth (authorize and callback), the integration's status,
+//! The connect function: Heroku OAuth (authorize, callback and confirm), the integration's status,
 //! the user's Heroku Postgres databases, linking an env var (with its first sync), a
 //! resync of one link, and the trial database. Each route lives in its own module; this
 //! one dispatches.
@@ -64,6 +64,7 @@ impl Connect {
             match route.id {
                 RouteId::Authorize => oauth::authorize(&ctx).await,
                 RouteId::Callback => Ok(oauth::callback(&ctx).await),
+                RouteId::Confirm => oauth::confirm(&ctx).await,
                 RouteId::Status => status::get(&ctx).await,
                 RouteId::Databases => databases::list(&ctx).await,
                 RouteId::Link => link::put(&ctx).await,

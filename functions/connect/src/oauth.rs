@@ -1,7 +1,9 @@
 //! Heroku OAuth: `authorize` hands out Heroku's authorize URL with a single-use state
 //! bound to the caller and project; `callback` checks that state, exchanges the code and
-//! records the connection, then sends the browser back to the console. The callback
-//! never shows an error page: every outcome is a redirect with a reason.
+//! holds the grant pending, then sends the browser back to the console with a
+//! confirmation that only the user who started the connect may redeem (`confirm`,
+//! docs/contract.md: the callback and `POST …/integrations/heroku/confirm` routes). The
+//! callback never shows an error page: every outcome is a redirect with a reason.
 
 use crate::Ctx;
 use lambda_http::{Body, RequestExt, Response};
@@ -9,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::heroku::HerokuError;
 use shared::http::{self, ApiError};
-use shared::linking::{self, LinkError};
+use shared::linking::LinkError;
 use shared::ports::{IntegrationStore, OAuthState, StateStore};
 use time::format_description::well_known::Rfc3339;
 
@@ -69,11 +71,12 @@ pub async fn authorize(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-/// Where the browser goes back to: `CONSOLE_URL` with the outcome in the query.
+/// Where the browser goes back to: `CONSOLE_URL` with the outcome in the query: the
+/// confirmation of a grant held pending, or why there is none.
 fn back_to_console(
     ctx: &Ctx<'_>,
     project: Option<&str>,
-    outcome: Result<(), &str>,
+    outcome: Result<&str, &str>,
 ) -> Response<Body> {
     let console = ctx.svc.config.console_url.as_deref().unwrap_or("/");
     let mut url = match url::Url::parse(console) {
@@ -86,15 +89,16 @@ fn back_to_console(
             q.append_pair("project_id", p);
         }
         match outcome {
-            Ok(()) => q.append_pair("heroku", "connected"),
+            Ok(confirmation) => q
+                .append_pair("heroku", "confirm")
+                .append_pair("confirmation", confirmation),
             Err(reason) => q
                 .append_pair("heroku", "error")
                 .append_pair("reason", reason),
         };
     }
-    match outcome {
-        Ok(()) => tracing::info!("Heroku connected"),
-        Err(reason) => tracing::warn!(reason, "Heroku connection refused"),
+    if let Err(reason) = outcome {
+        tracing::warn!(reason, "Heroku connection refused");
     }
     http::redirect(url.as_str())
 }
@@ -141,9 +145,6 @@ pub async fn callback(ctx: &Ctx<'_>) -> Response<Body> {
             return back_to_console(ctx, Some(project), Err("temporarily_unavailable"));
         }
     }
-    // Revoke what a previous connection left behind, with its own token, before the new
-    // tokens replace it.
-    shared::optout::run_cleanup(svc, &pending.project_id).await;
     let client_secret = match svc.tokens.client_secret().await {
         Ok(s) => s,
         Err(e) => {
@@ -166,19 +167,37 @@ pub async fn callback(ctx: &Ctx<'_>) -> Response<Body> {
                 return back_to_console(ctx, Some(project), Err("exchange_failed"));
             }
         };
-    match linking::record_connection(svc, &pending.project_id, &pending.sub, &grant).await {
-        Ok(_) => {
-            // A reconnect after a revoked or lapsed authorization: links that could not
-            // sync meanwhile catch up now instead of at the next release.
-            linking::catch_up(svc, &pending.project_id).await;
-            back_to_console(ctx, Some(project), Ok(()))
-        }
+    // Held, not connected: the state proves who started the connect, not who approved
+    // it at Heroku. The grant becomes the connection when its starter confirms.
+    match shared::pending::hold(svc, &pending.project_id, &pending.sub, &grant).await {
+        Ok(confirmation) => back_to_console(ctx, Some(project), Ok(&confirmation)),
         Err(LinkError::Unavailable(_) | LinkError::RateLimited(_)) => {
             back_to_console(ctx, Some(project), Err("heroku_unavailable"))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "recording the connection failed");
+            tracing::warn!(error = %e, "holding the grant failed");
             back_to_console(ctx, Some(project), Err("exchange_failed"))
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ConfirmBody {
+    confirmation: String,
+}
+
+/// `POST /projects/{project_id}/integrations/heroku/confirm`: the user who started the
+/// connect makes the grant held pending the project's connection (docs/contract.md).
+pub async fn confirm(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
+    let body: ConfirmBody = http::json_body(ctx.req, crate::MAX_BODY)?;
+    let svc = ctx.svc;
+    let integration = shared::pending::confirm(svc, &project, &caller, &body.confirmation).await?;
+    // A reconnect after a revoked or lapsed authorization: links that could not sync
+    // meanwhile catch up now instead of at the next release.
+    shared::linking::catch_up(svc, &project).await;
+    let links = shared::linking::project_links(svc, &project).await?;
+    // The caller is the connected owner now: the whole view.
+    let view = shared::views::IntegrationView::new(project.as_str(), Some(&integration), &links);
+    Ok(http::json(200, &view))
 }

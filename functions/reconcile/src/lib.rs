@@ -9,6 +9,7 @@ pub use queue::{SqsQueue, drain};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::Value;
 use shared::optout;
+use shared::pending::{self, Expired};
 use shared::ports::{HerokuWebhooks, IntegrationStore, RateBudget, ReconcileIndex};
 use shared::reconcile::fanout::{self, Planned, WorkMessage};
 use shared::reconcile::{BatchOutcome, ReconcileSettings, Reconciler};
@@ -50,6 +51,7 @@ impl Reconcile {
                 "pass": planned.pass,
                 "apps": planned.apps,
                 "cleanups": planned.cleanups,
+                "expired_grants": planned.expired_grants,
                 "messages": planned.messages,
             }))
         }
@@ -126,6 +128,16 @@ impl Reconcile {
             WorkMessage::Cleanup { projects } => {
                 for project in &projects {
                     optout::run_cleanup(&self.svc, project).await;
+                }
+                Ok(())
+            }
+            // Grants left pending (docs/contract.md): revoked, tokens deleted. What fails
+            // transiently stays listed for the next pass.
+            WorkMessage::ExpiredGrants { grants } => {
+                for grant in &grants {
+                    if let Expired::Later(why) = pending::expire(&self.svc, grant).await {
+                        tracing::warn!(reason = %why, "a pending grant's expiry postponed");
+                    }
                 }
                 Ok(())
             }

@@ -6,13 +6,16 @@
 //! | integration | `PROJECT#{project_id}` | `INTEGRATION` |
 //! | directory entry (env var → app) | `PROJECT#{project_id}` | `ENV#{env_var}` |
 //! | OAuth state (expires by TTL on `ttl`) | `OAUTH#{sha256(state)}` | `STATE` |
+//! | pending grant, awaiting its confirm step (TTL a week after expiry) | `CONFIRM#{sha256(confirmation)}` | `GRANT` |
 //! | the reconciler's last check of an app | `APP#{app_id}` | `CHECK` |
 //! | the reconciler's Heroku calls per account and hour (TTL) | `BUDGET#{account}` | `H#{hour}` |
 //!
 //! The sparse global secondary index `reconcile` (keys `recon_pk`, `recon_sk`, keys
 //! only) lists what the reconciler visits: an app record carries them while it has an
 //! active link (`APPS`, `{token project}#{app}`), an integration while it owes clean-up
-//! (`CLEANUP`, `{project}`). A save that keeps them unchanged does not write the index.
+//! (`CLEANUP`, `{project}`), a pending grant from the start (`PENDING`,
+//! `{expires_at:020}#{hash}`, so `recon_sk < {now:020}` lists the expired ones). A save
+//! that keeps them unchanged does not write the index.
 //!
 //! The webhook path is one strongly consistent GetItem of the app record; every write is
 //! a conditional put on a generation number or a lease (optimistic concurrency).
@@ -58,6 +61,8 @@ pub struct DynamoStore {
 /// `recon_pk` of app records with an active link, and of integrations owing clean-up.
 pub(crate) const RECON_APPS: &str = "APPS";
 pub(crate) const RECON_CLEANUP: &str = "CLEANUP";
+/// `recon_pk` of pending grants (docs/contract.md: grants left pending are revoked).
+pub(crate) const RECON_PENDING: &str = "PENDING";
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -109,11 +114,11 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(err: &SdkError
     }
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Other(format!("encode: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+pub(super) fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 

@@ -2,7 +2,9 @@
 //! per-app check marks, and the per-account budget of Heroku calls (see `dynamo`'s
 //! key table).
 
-use super::dynamo::{DynamoStore, RECON_APPS, RECON_CLEANUP, TableKeys, app_pk, classify, n, s};
+use super::dynamo::{
+    DynamoStore, RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
+};
 use crate::domain::{AppId, ProjectId, Timestamp};
 use crate::ports::{RateBudget, ReconcileIndex, StoreError};
 use async_trait::async_trait;
@@ -56,6 +58,37 @@ impl ReconcileIndex for DynamoStore {
             .iter()
             .map(|k| ProjectId::parse(k).map_err(|e| StoreError::Corrupt(format!("{k}: {e}"))))
             .collect()
+    }
+
+    async fn expired_pending_grants(&self, before_s: i64) -> Result<Vec<String>, StoreError> {
+        // `{expires_at:020}#{hash}` sorts by expiry: everything below `{before:020}`
+        // expired before `before_s`.
+        let mut out = Vec::new();
+        let mut pages = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(TableKeys::RECONCILE_INDEX)
+            .key_condition_expression("#p = :p AND #s < :before")
+            .expression_attribute_names("#p", TableKeys::RECON_PK)
+            .expression_attribute_names("#s", TableKeys::RECON_SK)
+            .expression_attribute_values(":p", s(RECON_PENDING))
+            .expression_attribute_values(
+                ":before",
+                s(super::dynamo_pending::recon_sk(before_s, "")),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify(&e))?;
+            if let Some(key) = item.get(TableKeys::RECON_SK).and_then(|v| v.as_s().ok())
+                && let Some((_, hash)) = key.split_once('#')
+            {
+                out.push(hash.to_owned());
+            }
+        }
+        Ok(out)
     }
 
     async fn mark_checked(

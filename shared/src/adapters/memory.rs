@@ -3,8 +3,8 @@
 
 use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId, Timestamp};
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, SecretVault,
-    SecretVersion, StateStore, StoreError, VaultError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, PendingGrant, PendingGrants,
+    Saved, SecretVault, SecretVersion, StateStore, StoreError, VaultError,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -21,6 +21,8 @@ pub struct MemoryStore {
     pub(super) checks: Mutex<HashMap<AppId, (Timestamp, u64)>>,
     directory: Mutex<BTreeMap<(ProjectId, EnvVarName), DirectoryEntry>>,
     states: Mutex<HashMap<String, OAuthState>>,
+    /// Pending grants by confirmation hash (the reconciler lists the expired ones).
+    pub(super) pending: Mutex<HashMap<String, PendingGrant>>,
     /// When set, every call fails as if DynamoDB were unreachable.
     pub down: AtomicBool,
     pub calls: AtomicUsize,
@@ -188,6 +190,48 @@ impl StateStore for MemoryStore {
     async fn take_state(&self, state_hash: &str) -> Result<Option<OAuthState>, StoreError> {
         self.enter()?;
         Ok(lock(&self.states).remove(state_hash))
+    }
+}
+
+#[async_trait]
+impl PendingGrants for MemoryStore {
+    async fn put_pending(&self, grant: &PendingGrant) -> Result<(), StoreError> {
+        self.enter()?;
+        match lock(&self.pending).entry(grant.confirmation_hash.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Other(
+                "ConditionalCheckFailedException: the pending grant already exists".into(),
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(grant.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn load_pending(&self, hash: &str) -> Result<Option<PendingGrant>, StoreError> {
+        self.enter()?;
+        Ok(lock(&self.pending).get(hash).cloned())
+    }
+
+    async fn take_pending(
+        &self,
+        hash: &str,
+        project: &ProjectId,
+        sub: &str,
+        now_s: i64,
+    ) -> Result<Option<PendingGrant>, StoreError> {
+        self.enter()?;
+        let mut pending = lock(&self.pending);
+        let takes = pending
+            .get(hash)
+            .is_some_and(|g| g.project_id == *project && g.sub == sub && g.expires_at > now_s);
+        Ok(if takes { pending.remove(hash) } else { None })
+    }
+
+    async fn delete_pending(&self, hash: &str) -> Result<(), StoreError> {
+        self.enter()?;
+        lock(&self.pending).remove(hash);
+        Ok(())
     }
 }
 

@@ -33,6 +33,18 @@ impl ReconcileIndex for MemoryStore {
         Ok(out)
     }
 
+    async fn expired_pending_grants(&self, before_s: i64) -> Result<Vec<String>, StoreError> {
+        self.enter()?;
+        // The index's order: expiry, then hash.
+        let mut keys: Vec<(i64, String)> = lock(&self.pending)
+            .values()
+            .filter(|g| g.expires_at < before_s)
+            .map(|g| (g.expires_at, g.confirmation_hash.clone()))
+            .collect();
+        keys.sort();
+        Ok(keys.into_iter().map(|(_, h)| h).collect())
+    }
+
     async fn mark_checked(
         &self,
         app: &AppId,

@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented for DynamoDB, Secrets Manager, and in memory.
 
 mod dynamo;
+mod dynamo_pending;
 mod dynamo_reconcile;
 mod events;
 mod memory;

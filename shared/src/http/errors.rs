@@ -26,6 +26,11 @@ impl ApiError {
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(400, "bad_request", m)
     }
+    /// 400: a confirmation that is unknown, used or expired (docs/contract.md, the
+    /// confirm route).
+    pub fn invalid_confirmation(m: impl Into<String>) -> Self {
+        Self::new(400, "invalid_confirmation", m)
+    }
     pub fn unauthorized(m: impl Into<String>) -> Self {
         Self::new(401, "unauthorized", m)
     }

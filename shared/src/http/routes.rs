@@ -52,6 +52,7 @@ pub enum RouteId {
     Webhook,
     Authorize,
     Callback,
+    Confirm,
     Status,
     Databases,
     Link,
@@ -130,6 +131,13 @@ pub const ROUTES: &[Route] = &[
         path: "/integrations/heroku/callback",
         function: Function::Connect,
         auth: Auth::State,
+    },
+    Route {
+        id: RouteId::Confirm,
+        method: "POST",
+        path: "/projects/{project_id}/integrations/heroku/confirm",
+        function: Function::Connect,
+        auth: Auth::Jwt,
     },
     Route {
         id: RouteId::Status,

@@ -15,6 +15,9 @@ pub enum WorkMessage {
     Apps { pass: u64, apps: Vec<AppId> },
     /// Retry these integrations' pending clean-up at Heroku.
     Cleanup { projects: Vec<ProjectId> },
+    /// End these pending grants, expired unconfirmed (by the SHA-256 of their
+    /// confirmation; `crate::pending::expire`).
+    ExpiredGrants { grants: Vec<String> },
 }
 
 impl WorkMessage {
@@ -33,6 +36,7 @@ pub struct Planned {
     pub pass: u64,
     pub apps: usize,
     pub cleanups: usize,
+    pub expired_grants: usize,
     pub messages: usize,
 }
 
@@ -42,8 +46,9 @@ pub fn pass_number(now: Timestamp, settings: &ReconcileSettings) -> u64 {
     now.unix_timestamp().div_euclid(interval).max(0) as u64
 }
 
-/// Lists every app with an active link and every integration owing clean-up, and
-/// queues them. SQS takes at most 10 messages per batch call.
+/// Lists every app with an active link, every integration owing clean-up and every
+/// pending grant past its expiry, and queues them. SQS takes at most 10 messages per
+/// batch call.
 pub async fn plan_pass(
     index: &dyn ReconcileIndex,
     queue: &dyn WorkQueue,
@@ -53,6 +58,11 @@ pub async fn plan_pass(
     let pass = pass_number(now, settings);
     let apps = index.apps_with_active_links().await?;
     let cleanups = index.projects_with_cleanup().await?;
+    // Past the margin a confirm with a slower clock may still use (docs/contract.md:
+    // grants left pending are revoked).
+    let expired = index
+        .expired_pending_grants(now.unix_timestamp() - crate::pending::EXPIRY_MARGIN_S + 1)
+        .await?;
     let mut bodies: Vec<String> = apps
         .chunks(settings.apps_per_message.max(1))
         .map(|chunk| {
@@ -73,6 +83,16 @@ pub async fn plan_pass(
                 .to_body()
             }),
     );
+    bodies.extend(
+        expired
+            .chunks(settings.apps_per_message.max(1))
+            .map(|chunk| {
+                WorkMessage::ExpiredGrants {
+                    grants: chunk.to_vec(),
+                }
+                .to_body()
+            }),
+    );
     for batch in bodies.chunks(10) {
         queue.send(batch).await?;
     }
@@ -80,6 +100,7 @@ pub async fn plan_pass(
         pass,
         apps = apps.len(),
         cleanups = cleanups.len(),
+        expired_grants = expired.len(),
         messages = bodies.len(),
         "reconcile pass planned"
     );
@@ -87,6 +108,7 @@ pub async fn plan_pass(
         pass,
         apps: apps.len(),
         cleanups: cleanups.len(),
+        expired_grants: expired.len(),
         messages: bodies.len(),
     })
 }

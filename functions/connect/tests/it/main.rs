@@ -5,6 +5,7 @@
 
 mod common;
 
+mod confirm;
 mod link;
 mod oauth;
 mod resync;

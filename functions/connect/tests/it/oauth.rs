@@ -27,7 +27,7 @@ async fn authorize(client: &Client, project: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_a_user_when_they_connect_through_heroku_then_tokens_are_stored_and_console_hears_connected()
+async fn given_a_user_when_they_connect_through_heroku_and_confirm_then_tokens_are_stored_and_connected()
  {
     let s = stack().await;
     let user = s.heroku.create_user("dev@example.com");
@@ -53,7 +53,10 @@ async fn given_a_user_when_they_connect_through_heroku_then_tokens_are_stored_an
     );
     let q = query(&back);
     assert_eq!(q["project_id"], "p1");
-    assert_eq!(q["heroku"], "connected");
+    assert_eq!(q["heroku"], "confirm");
+    let confirmed = c.confirm("p1", &q["confirmation"]).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.json);
+    assert_eq!(confirmed.json["status"], "connected");
 
     let tokens = s.svc.names.heroku_tokens(&ProjectId::parse("p1").unwrap());
     let stored = s
@@ -132,7 +135,7 @@ async fn given_a_used_or_tampered_state_then_nothing_connects() {
 
     // The genuine one works once...
     let a = c.call("GET", &callback, None).await;
-    assert_eq!(query(&a.location.unwrap())["heroku"], "connected");
+    assert_eq!(query(&a.location.unwrap())["heroku"], "confirm");
     // ...and a replay of it does not.
     let before = (s.table_snapshot().await, s.secrets_snapshot().await);
     let a = c.call("GET", &callback, None).await;
@@ -224,10 +227,9 @@ async fn given_another_users_state_for_an_owned_project_then_nothing_connects() 
     let cb_a = approve(&a, &url_a).await;
     s.heroku.set_browser_user(&mallory);
     let cb_m = approve(&m, &url_m).await;
-    assert_eq!(
-        query(&a.call("GET", &cb_a, None).await.location.unwrap())["heroku"],
-        "connected"
-    );
+    let back = query(&a.call("GET", &cb_a, None).await.location.unwrap());
+    assert_eq!(back["heroku"], "confirm");
+    assert_eq!(a.confirm("p1", &back["confirmation"]).await.status, 200);
 
     let before = (durable(&s).await, s.secrets_snapshot().await);
     let q = query(&m.call("GET", &cb_m, None).await.location.unwrap());

@@ -3,6 +3,7 @@
 //! onto a real queue and drained the way Lambda's SQS trigger would.
 
 mod events;
+mod pending;
 mod repairs;
 
 use fake_heroku::{App, User};
