@@ -468,6 +468,8 @@ async fn add_account(
             created_by: project.clone(),
             created_at: now,
             url: Some(WEBHOOK_URL.into()),
+            // The signing key's version in the memory vault (one value: "v1").
+            key_version: Some("v1".into()),
         });
         for k in 0..links_per_app {
             let env_var =

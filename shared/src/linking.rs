@@ -655,12 +655,12 @@ async fn ensure_subscription(
         return Ok(recorded.clone());
     }
     // A key read minutes ago may have been rotated since; subscriptions get the current one.
-    let key = svc.signing_key.get_fresh(KEY_MAX_AGE).await?;
+    let key = svc.signing_key.current(KEY_MAX_AGE).await?;
     let body = WebhookRequest {
         include: &["api:release"],
         level: "sync",
         url: &url,
-        secret: key.expose_secret(),
+        secret: key.value.expose_secret(),
     };
     let hook = match existing.iter().find(|w| w.url == url) {
         Some(w) => {
@@ -681,6 +681,7 @@ async fn ensure_subscription(
         created_by: req.project.clone(),
         created_at: svc.clock.now(),
         url: Some(url),
+        key_version: key.version,
     })
 }
 

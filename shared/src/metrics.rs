@@ -31,6 +31,10 @@ pub struct ReconcileMetrics {
     pub links_checked: u64,
     /// Links found behind their app's newest release: a delivery did not come.
     pub links_behind: u64,
+    /// Links behind it whose last attempt had failed (retried; not drift).
+    pub links_failing: u64,
+    /// Apps the pass could not reconcile (an outage, or a fault of ours).
+    pub apps_failed: u64,
     pub subscriptions_repaired: u64,
     /// Apps left for the next pass because their account's budget or pool ran out.
     pub apps_deferred: u64,
@@ -81,6 +85,8 @@ impl EmfStdout {
             for (name, value) in [
                 ("LinksChecked", r.links_checked),
                 ("LinksBehind", r.links_behind),
+                ("LinksFailing", r.links_failing),
+                ("AppsFailed", r.apps_failed),
                 ("SubscriptionsRepaired", r.subscriptions_repaired),
                 ("AppsDeferred", r.apps_deferred),
             ] {

@@ -205,7 +205,27 @@ pub trait SecretVault: Send + Sync {
 
     /// Deletes the secret at once (no recovery window); absent is fine.
     async fn delete(&self, name: &str) -> Result<(), VaultError>;
+
+    /// The value and version id a staging label (`AWSCURRENT`, `AWSPREVIOUS`) points at;
+    /// `None` when the secret or the label does not exist. A stage-less vault has only
+    /// a current value of unknown version.
+    async fn read_stage(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(SecretString, Option<String>)>, VaultError> {
+        if stage == STAGE_CURRENT {
+            Ok(self.read(id).await?.map(|v| (v, None)))
+        } else {
+            Ok(None)
+        }
+    }
 }
+
+/// Secrets Manager's staging labels: a `PutSecretValue` moves `AWSCURRENT` to the new
+/// version and `AWSPREVIOUS` to the one it replaced.
+pub const STAGE_CURRENT: &str = "AWSCURRENT";
+pub const STAGE_PREVIOUS: &str = "AWSPREVIOUS";
 
 /// The secret version a write made current (Secrets Manager's `ARN` and `VersionId`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,8 +3,13 @@
 //! client secret. Both can be rotated without a redeploy: a reader may ask for a copy no
 //! older than some age, and the webhook re-reads the key (at most once a minute) when a
 //! signature does not verify.
+//!
+//! The signing key rotates with an overlap (docs/contract.md, "Signing key"): a rotation
+//! makes a new version `AWSCURRENT` and leaves the one before as `AWSPREVIOUS`, a delivery
+//! verifies under either, and the reconciler re-keys each subscription still carrying an
+//! older version. A second rotation retires the oldest key.
 
-use crate::ports::{SecretVault, VaultError};
+use crate::ports::{STAGE_CURRENT, STAGE_PREVIOUS, SecretVault, VaultError};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,9 +37,6 @@ pub struct CachedSecret {
     id: Option<String>,
     slot: RwLock<Option<(Arc<SecretString>, Instant)>>,
 }
-
-/// The webhook signing key.
-pub type SigningKey = CachedSecret;
 
 impl CachedSecret {
     pub fn new(vault: Arc<dyn SecretVault>, setting: &'static str, id: Option<String>) -> Self {
@@ -91,5 +93,171 @@ impl CachedSecret {
         );
         *slot = Some((value.clone(), Instant::now()));
         Ok(value)
+    }
+}
+
+/// One version of the signing key: its value and Secrets Manager's version id (`None`
+/// where the vault has no versions).
+#[derive(Clone)]
+pub struct Key {
+    pub value: Arc<SecretString>,
+    pub version: Option<String>,
+}
+
+/// The webhook signing key: the current version, and the previous one while
+/// subscriptions are being re-keyed after a rotation.
+pub struct SigningKey {
+    vault: Arc<dyn SecretVault>,
+    setting: &'static str,
+    id: Option<String>,
+    current: RwLock<Option<(Key, Instant)>>,
+    /// Read only when a delivery does not verify under the current key.
+    previous: RwLock<Option<(Option<Key>, Instant)>>,
+}
+
+impl SigningKey {
+    pub fn new(vault: Arc<dyn SecretVault>, setting: &'static str, id: Option<String>) -> Self {
+        SigningKey {
+            vault,
+            setting,
+            id,
+            current: RwLock::new(None),
+            previous: RwLock::new(None),
+        }
+    }
+
+    fn id(&self) -> Result<&str, KeyError> {
+        self.id
+            .as_deref()
+            .ok_or(KeyError::NotConfigured(self.setting))
+    }
+
+    /// The current key, read on first use and then kept.
+    pub async fn get(&self) -> Result<Arc<SecretString>, KeyError> {
+        Ok(self.current(Duration::MAX).await?.value)
+    }
+
+    /// The current key's value as read no longer than `max_age` ago.
+    pub async fn get_fresh(&self, max_age: Duration) -> Result<Arc<SecretString>, KeyError> {
+        Ok(self.current(max_age).await?.value)
+    }
+
+    /// The current key (value and version) as read no longer than `max_age` ago.
+    /// Subscriptions are created and re-keyed with this.
+    pub async fn current(&self, max_age: Duration) -> Result<Key, KeyError> {
+        if let Some((key, at)) = self.current.read().await.as_ref()
+            && at.elapsed() <= max_age
+        {
+            return Ok(key.clone());
+        }
+        let mut slot = self.current.write().await;
+        match slot.as_ref() {
+            Some((key, at)) if at.elapsed() <= max_age => Ok(key.clone()),
+            _ => self.load_current(&mut slot).await,
+        }
+    }
+
+    async fn load_current(&self, slot: &mut Option<(Key, Instant)>) -> Result<Key, KeyError> {
+        let id = self.id()?;
+        let (value, version) = self
+            .vault
+            .read_stage(id, STAGE_CURRENT)
+            .await?
+            .ok_or_else(|| KeyError::Missing(id.to_owned()))?;
+        let key = Key {
+            value: Arc::new(value),
+            version,
+        };
+        *slot = Some((key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    /// Whether `check` accepts the current key, else the previous one, else (at most once
+    /// a minute) a freshly read current key: a delivery signed before or during a
+    /// rotation verifies, one signed with a retired or foreign key does not.
+    pub async fn verify(&self, check: impl Fn(&[u8]) -> bool) -> Result<bool, KeyError> {
+        use secrecy::ExposeSecret;
+        let current = self.current(Duration::MAX).await?;
+        if check(current.value.expose_secret().as_bytes()) {
+            return Ok(true);
+        }
+        if let Some(previous) = self.previous().await?
+            && check(previous.value.expose_secret().as_bytes())
+        {
+            return Ok(true);
+        }
+        // Perhaps rotated since this container read it: re-read both, once a minute.
+        let mut slot = self.current.write().await;
+        if slot.as_ref().is_some_and(|(_, at)| at.elapsed() < RECHECK) {
+            return Ok(false);
+        }
+        let fresh = self.load_current(&mut slot).await?;
+        drop(slot);
+        *self.previous.write().await = None;
+        if check(fresh.value.expose_secret().as_bytes()) {
+            return Ok(true);
+        }
+        Ok(self
+            .previous()
+            .await?
+            .is_some_and(|p| check(p.value.expose_secret().as_bytes())))
+    }
+
+    /// The previous key, read once per minute at most (it only changes on a rotation).
+    async fn previous(&self) -> Result<Option<Key>, KeyError> {
+        if let Some((key, at)) = self.previous.read().await.as_ref()
+            && at.elapsed() < RECHECK
+        {
+            return Ok(key.clone());
+        }
+        let mut slot = self.previous.write().await;
+        if let Some((key, at)) = slot.as_ref()
+            && at.elapsed() < RECHECK
+        {
+            return Ok(key.clone());
+        }
+        let key = self
+            .vault
+            .read_stage(self.id()?, STAGE_PREVIOUS)
+            .await?
+            .map(|(value, version)| Key {
+                value: Arc::new(value),
+                version,
+            });
+        *slot = Some((key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    /// Forgets both cached keys: the next use reads them afresh (after a rotation made
+    /// elsewhere in this process, e.g. by Secrets Manager's rotation steps).
+    pub async fn forget(&self) {
+        *self.current.write().await = None;
+        *self.previous.write().await = None;
+    }
+
+    /// Rotates: a new random key becomes current, the current one previous (the one
+    /// before is retired). Returns the new current key. Subscriptions still carry the
+    /// old key until the reconciler re-keys them; the webhook accepts both meanwhile.
+    pub async fn rotate(&self) -> Result<Key, KeyError> {
+        let id = self.id()?;
+        // 64 characters from two v4 UUIDs: 244 random bits, alphanumeric, so the key
+        // travels in Heroku's API and our header comparison without escaping.
+        let fresh = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        self.vault
+            .write(id, &SecretString::from(fresh), None)
+            .await?;
+        let mut slot = self.current.write().await;
+        let key = self.load_current(&mut slot).await?;
+        drop(slot);
+        *self.previous.write().await = None;
+        tracing::info!(
+            version = key.version.as_deref().unwrap_or(""),
+            "webhook signing key rotated"
+        );
+        Ok(key)
     }
 }

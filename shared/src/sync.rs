@@ -403,7 +403,7 @@ impl SyncContext {
             Ok(Ok(release)) => Ok(Some(release.map(|r| r.version).unwrap_or(0))),
             Ok(Err(reason)) => {
                 // Permanent: record it on the link so the status page explains.
-                self.record_failure(record.app_id.clone(), req.only.clone(), reason)
+                self.record_failure(record.app_id.clone(), req.only.clone(), None, reason)
                     .await?;
                 Ok(None)
             }
@@ -411,10 +411,13 @@ impl SyncContext {
         }
     }
 
+    /// Shows a permanent failure on the app's active links (`only` that one; `project`
+    /// only that project's: another project's grant says nothing about this one).
     pub(crate) async fn record_failure(
         &self,
         app: AppId,
         only: Option<LinkKey>,
+        project: Option<&ProjectId>,
         reason: String,
     ) -> Result<(), SyncError> {
         for _ in 0..5 {
@@ -423,6 +426,7 @@ impl SyncContext {
             let keys: Vec<LinkKey> = record
                 .active_links()
                 .filter(|l| only.as_ref().is_none_or(|k| *k == l.key()))
+                .filter(|l| project.is_none_or(|p| *p == l.project_id))
                 .map(Link::key)
                 .collect();
             for key in keys {

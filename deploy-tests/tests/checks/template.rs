@@ -682,6 +682,8 @@ fn each_function_gets_what_its_code_calls() {
         // A grant left pending: its item goes once it is revoked (shared::pending).
         "dynamodb:DeleteItem",
         "dynamodb:Query",
+        // The one-off backfill of the reconcile index after an upgrade.
+        "dynamodb:Scan",
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -979,6 +981,10 @@ fn alarms_cover_errors_throttles_failed_syncs_and_api_5xx() {
         "no alarm on drift the reconciler finds"
     );
     assert!(
+        has(shared::metrics::NAMESPACE, "AppsFailed"),
+        "no alarm on apps the reconciler cannot reconcile"
+    );
+    assert!(
         has("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         "no alarm on the reconcile dead-letter queue"
     );
@@ -1041,4 +1047,60 @@ fn the_webhook_has_its_own_throttle_and_cors_admits_only_the_console_origin() {
         text.contains("ConsoleUrl") && text.contains("https://") && !text.contains('*'),
         "the console's origin, derived from ConsoleUrl: {text}"
     );
+}
+
+/// Issue 11, item 6: the signing key rotates through the reconcile function (Secrets
+/// Manager's rotation Lambda) and the admin route; only those may change it.
+#[test]
+fn the_signing_key_rotates_through_the_reconciler_and_only_it_and_connect_may_change_it() {
+    let t = template();
+    let schedules = cfn::resources(&t, "AWS::SecretsManager::RotationSchedule");
+    assert_eq!(schedules.len(), 1, "one rotation schedule");
+    let p = schedules[0].1.get("Properties").expect("properties");
+    assert_eq!(
+        p.get("SecretId").and_then(cfn::target),
+        Some("WebhookSigningKey")
+    );
+    let reconcile = function_id(&t, Function::Reconcile);
+    assert_eq!(
+        p.get("RotationLambdaARN").and_then(cfn::target),
+        Some(reconcile.as_str())
+    );
+    assert_eq!(
+        p.get("RotateImmediatelyOnUpdate"),
+        Some(&Node::Bool(false)),
+        "a deploy never rotates by itself"
+    );
+    let permission = cfn::resources(&t, "AWS::Lambda::Permission")
+        .into_iter()
+        .find(|(_, r)| {
+            r.at(&["Properties", "Principal"]).and_then(Node::as_str)
+                == Some("secretsmanager.amazonaws.com")
+        })
+        .expect("Secrets Manager may invoke the rotation function");
+    assert_eq!(
+        permission
+            .1
+            .at(&["Properties", "FunctionName"])
+            .and_then(cfn::target),
+        Some(reconcile.as_str())
+    );
+    // Who may write the key: the rotation route (connect) and the rotation steps.
+    for (owner, s) in statements(&t) {
+        let writes = actions(s).iter().any(|a| {
+            grants(a, "secretsmanager:PutSecretValue")
+                || grants(a, "secretsmanager:UpdateSecretVersionStage")
+        });
+        if writes
+            && resources(s)
+                .iter()
+                .any(|r| cfn::target(r) == Some("WebhookSigningKey"))
+        {
+            assert!(
+                owner == role_of(&t, &reconcile)
+                    || owner == role_of(&t, &function_id(&t, Function::Connect)),
+                "{owner} may change the signing key"
+            );
+        }
+    }
 }

@@ -421,7 +421,7 @@ async fn main() {
     drop(stack);
     match outcome {
         Ok(()) => println!(
-            "\n✔ demo finished: connect → rotate → synced → opt out → rotate → unchanged. Everything it started is stopped."
+            "\n✔ demo finished: connect → rotate → synced → delivery lost → caught up by the reconciler → opt out → rotate → unchanged. Everything it started is stopped."
         ),
         Err(e) => {
             eprintln!("\n✘ demo failed: {e}");

@@ -4,6 +4,7 @@
 //! one dispatches.
 
 mod databases;
+mod keys;
 mod link;
 mod oauth;
 mod resync;
@@ -70,6 +71,7 @@ impl Connect {
                 RouteId::Link => link::put(&ctx).await,
                 RouteId::Resync => resync::post(&ctx).await,
                 RouteId::TrialDatabase => link::trial(&ctx).await,
+                RouteId::RotateSigningKey => keys::rotate(&ctx).await,
                 // `serve` resolves only this function's routes; another's cannot arrive.
                 _ => Err(ApiError::not_found("no such route")),
             }

@@ -23,11 +23,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = shared::aws::from_env().await;
     let svc = Arc::new(Services::new(config, &sdk, Arc::new(EmfStdout))?);
     let queue = reconcile::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
-    let handler = reconcile::Reconcile::new(svc, queue, ReconcileSettings::default());
+    let handler = reconcile::Reconcile::new(svc, queue, ReconcileSettings::default())
+        .with_rotation(aws_sdk_secretsmanager::Client::new(&sdk));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // Lambda's deadline (ms since the epoch) as a point on the monotonic clock.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let left_ms = event.context.deadline as i64 - now_ms;
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_millis(left_ms.max(0) as u64);
         handler
-            .handle(event.payload)
+            .handle_until(event.payload, Some(deadline))
             .await
             .map_err(lambda_runtime::Error::from)
     }))

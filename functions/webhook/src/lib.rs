@@ -9,7 +9,6 @@ pub mod signature;
 
 use envelope::Delivery;
 use lambda_http::{Body, Request, Response};
-use secrecy::{ExposeSecret, SecretString};
 use shared::domain::AppId;
 use shared::http::{self, ApiError, Function};
 use shared::metrics::SyncMetrics;
@@ -34,19 +33,6 @@ impl Webhook {
         &self.svc
     }
 
-    /// The signing key, mapped to what Heroku should hear when it is unavailable.
-    async fn key(&self, refresh: bool) -> Result<Option<Arc<SecretString>>, ApiError> {
-        let result = if refresh {
-            self.svc.signing_key.refresh().await
-        } else {
-            self.svc.signing_key.get().await.map(Some)
-        };
-        result.map_err(|e| {
-            tracing::error!(error = %e, "webhook signing key unavailable");
-            ApiError::unavailable("signing key unavailable", 5)
-        })
-    }
-
     /// Handles one API Gateway request. Never fails: every outcome is an HTTP answer.
     pub async fn handle(&self, req: Request) -> Response<Body> {
         http::serve(&req, Function::Webhook, |_, _| self.deliver(&req)).await
@@ -68,15 +54,17 @@ impl Webhook {
                 "missing Heroku-Webhook-Hmac-SHA256 header",
             ));
         };
-        // Verify before parsing anything: an unsigned body is never read.
-        let verified = match self.key(false).await? {
-            Some(key) if signature::verify(key.expose_secret().as_bytes(), body, sig) => true,
-            // Perhaps the key was rotated since this container read it.
-            _ => match self.key(true).await? {
-                Some(key) => signature::verify(key.expose_secret().as_bytes(), body, sig),
-                None => false,
-            },
-        };
+        // Verify before parsing anything: an unsigned body is never read. The current
+        // key, else the previous one (a rotation's overlap), else a re-read.
+        let verified = self
+            .svc
+            .signing_key
+            .verify(|key| signature::verify(key, body, sig))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "webhook signing key unavailable");
+                ApiError::unavailable("signing key unavailable", 5)
+            })?;
         if !verified {
             tracing::warn!("delivery with a bad signature");
             return Err(ApiError::unauthorized("signature does not match"));

@@ -172,3 +172,78 @@ impl RateBudget for DynamoStore {
         }
     }
 }
+
+/// What [`DynamoStore::reindex`] found and fixed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Reindexed {
+    pub scanned: usize,
+    pub apps: usize,
+    pub integrations: usize,
+}
+
+impl DynamoStore {
+    /// Puts the reconcile index's keys on items that should carry them and do not:
+    /// items written before the index existed (an upgrade). An app whose deliveries are
+    /// lost is exactly one nobody saves, so it would never be listed otherwise. Each item
+    /// is re-saved under its usual guard (the save adds the keys); one changed meanwhile
+    /// got them from that change. One Scan of the table: run it once after upgrading.
+    pub async fn reindex(&self, now_ms: i64) -> Result<Reindexed, StoreError> {
+        use crate::ports::{AppStore, Guard, IntegrationStore};
+        let mut out = Reindexed::default();
+        let mut pages = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .filter_expression("(sk = :app OR sk = :integration) AND attribute_not_exists(#p)")
+            .projection_expression("pk, sk")
+            .expression_attribute_names("#p", TableKeys::RECON_PK)
+            .expression_attribute_values(":app", s("APP"))
+            .expression_attribute_values(":integration", s("INTEGRATION"))
+            .into_paginator()
+            .items()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify(&e))?;
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(pk), Some(sk)) = (text(TableKeys::PK), text(TableKeys::SK)) {
+                keys.push((pk, sk));
+            }
+        }
+        out.scanned = keys.len();
+        for (pk, sk) in keys {
+            if sk == "APP" {
+                let Some(app) = pk.strip_prefix("APP#").and_then(|a| AppId::parse(a).ok()) else {
+                    continue;
+                };
+                let Some(record) = self.load_app(&app).await? else {
+                    continue;
+                };
+                if record.has_active_links() {
+                    let guard = Guard::Unleased {
+                        generation: record.generation,
+                        now_ms,
+                    };
+                    self.save_app(&record, guard).await?;
+                    out.apps += 1;
+                }
+            } else if let Some(project) = pk
+                .strip_prefix("PROJECT#")
+                .and_then(|p| ProjectId::parse(p).ok())
+                && let Some(integration) = self.load_integration(&project).await?
+                && !integration.pending_cleanup.is_empty()
+            {
+                self.save_integration(&integration, Some(integration.generation))
+                    .await?;
+                out.integrations += 1;
+            }
+        }
+        tracing::info!(
+            scanned = out.scanned,
+            apps = out.apps,
+            integrations = out.integrations,
+            "reconcile index backfilled"
+        );
+        Ok(out)
+    }
+}

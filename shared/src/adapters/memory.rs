@@ -313,6 +313,27 @@ impl SecretVault for MemoryVault {
         )))
     }
 
+    async fn read_stage(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(SecretString, Option<String>)>, VaultError> {
+        // Versions are numbered by position: the last value is current, the one before
+        // it previous, as Secrets Manager labels them after each put.
+        let history = self.history(id);
+        let back = match stage {
+            crate::ports::STAGE_CURRENT => 1,
+            crate::ports::STAGE_PREVIOUS => 2,
+            _ => return Ok(None),
+        };
+        Ok(history.len().checked_sub(back).map(|i| {
+            (
+                SecretString::from(history[i].clone()),
+                Some(format!("v{}", i + 1)),
+            )
+        }))
+    }
+
     async fn delete(&self, name: &str) -> Result<(), VaultError> {
         lock(&self.secrets).remove(name);
         Ok(())

@@ -3,6 +3,7 @@
 mod dynamo;
 mod dynamo_pending;
 mod dynamo_reconcile;
+pub use dynamo_reconcile::Reindexed;
 mod events;
 mod memory;
 mod memory_reconcile;

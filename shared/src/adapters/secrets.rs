@@ -155,6 +155,29 @@ impl SecretVault for SecretsManagerVault {
         )))
     }
 
+    async fn read_stage(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<(SecretString, Option<String>)>, VaultError> {
+        let got = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage(stage)
+            .send()
+            .await;
+        match got {
+            Ok(out) => Ok(out
+                .secret_string
+                .map(|v| (SecretString::from(v), out.version_id))),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") || marked_for_deletion(&e) => {
+                Ok(None)
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
     async fn delete(&self, name: &str) -> Result<(), VaultError> {
         match self
             .client

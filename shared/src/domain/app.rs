@@ -17,6 +17,10 @@ pub struct Subscription {
     /// Heroku (and uses it when `PUBLIC_BASE_URL` is not configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The signing key's version it was given; after a rotation the reconciler re-keys
+    /// every subscription whose version is not the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<String>,
 }
 
 /// A short exclusive right to write this app's env var secrets.

@@ -61,6 +61,7 @@ pub enum RouteId {
     OptOut,
     DeleteIntegration,
     Transfer,
+    RotateSigningKey,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +194,13 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/projects/{project_id}/ownership-transfers",
         function: Function::OptOut,
+        auth: Auth::JwtAdmin,
+    },
+    Route {
+        id: RouteId::RotateSigningKey,
+        method: "POST",
+        path: "/webhook-signing-key/rotations",
+        function: Function::Connect,
         auth: Auth::JwtAdmin,
     },
 ];

@@ -1,6 +1,6 @@
 //! The pass: list what to visit from the sparse index and spread it over queue messages
-//! (one SQS message per `apps_per_message` apps, in token-project order so that one
-//! message's apps share accounts and budget reads); and the message format workers read.
+//! (one SQS message per `apps_per_message` apps, in an order that changes every pass);
+//! and the message format workers read.
 
 use super::ReconcileSettings;
 use crate::domain::{AppId, ProjectId, Timestamp};
@@ -56,7 +56,10 @@ pub async fn plan_pass(
     now: Timestamp,
 ) -> Result<Planned, StoreError> {
     let pass = pass_number(now, settings);
-    let apps = index.apps_with_active_links().await?;
+    let mut apps = index.apps_with_active_links().await?;
+    // A different order each pass: when an account's budget runs out, the apps it
+    // defers are not the same ones every hour.
+    apps.sort_by_key(|a| super::fnv(a.as_str().as_bytes(), pass));
     let cleanups = index.projects_with_cleanup().await?;
     // Past the margin a confirm with a slower clock may still use (docs/contract.md:
     // grants left pending are revoked).

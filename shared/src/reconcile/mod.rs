@@ -39,7 +39,14 @@ pub struct ReconcileSettings {
     pub apps_per_message: usize,
     /// Apps a worker reconciles at once.
     pub concurrency: usize,
+    /// When the invocation must be done (Lambda's deadline): no app is started within
+    /// `DEADLINE_MARGIN` of it, and the unstarted ones wait for the next pass.
+    pub deadline: Option<tokio::time::Instant>,
 }
+
+/// Time left for the apps already started when the deadline stops new ones: more than
+/// one app's worst case (a few Heroku calls at their 8 s timeout, a lease wait).
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(40);
 
 impl Default for ReconcileSettings {
     fn default() -> Self {
@@ -51,6 +58,7 @@ impl Default for ReconcileSettings {
             grace: Duration::from_secs(120),
             apps_per_message: 25,
             concurrency: 8,
+            deadline: None,
         }
     }
 }
@@ -77,11 +85,16 @@ pub struct Reconciler<'a> {
 pub struct AppOutcome {
     /// Active links looked at.
     pub links_checked: u64,
-    /// Links found behind the app's newest release (past the grace period).
+    /// Links found behind the app's newest release (past the grace period) that were
+    /// fine before: a delivery went missing.
     pub links_behind: u64,
+    /// Links behind it whose last attempt had failed: retried, not counted as drift.
+    pub links_failing: u64,
     /// Env vars written.
     pub links_written: u64,
     pub subscription_repaired: bool,
+    /// Given the current signing key after a rotation.
+    pub subscriptions_rekeyed: bool,
     /// The account's budget or pool ran out: the app waits for the next pass.
     pub deferred: bool,
     /// Seconds since the newest release, when links were behind it.
@@ -92,6 +105,8 @@ pub struct AppOutcome {
     pub error: Option<String>,
     /// The failure was transient (Heroku, DynamoDB or Secrets Manager down).
     pub transient: bool,
+    /// The failure was ours (not transient, not about a link).
+    pub broken: bool,
 }
 
 /// A batch's totals, for metrics and the benchmark.
@@ -100,12 +115,17 @@ pub struct BatchOutcome {
     pub apps: u64,
     pub links_checked: u64,
     pub links_behind: u64,
+    pub links_failing: u64,
     pub links_written: u64,
     pub subscriptions_repaired: u64,
+    pub subscriptions_rekeyed: u64,
     pub apps_deferred: u64,
     pub apps_failed: u64,
     /// Apps whose failure was transient: a message whose every app failed so is retried.
     pub apps_transient: u64,
+    /// Apps that failed for a reason of ours (a store refusing, a corrupt record): a
+    /// metric and an alarm, since retrying will not help.
+    pub apps_broken: u64,
     pub heroku_calls: u64,
     pub oldest_behind_s: Option<f64>,
 }
@@ -115,11 +135,14 @@ impl BatchOutcome {
         self.apps += 1;
         self.links_checked += o.links_checked;
         self.links_behind += o.links_behind;
+        self.links_failing += o.links_failing;
         self.links_written += o.links_written;
         self.subscriptions_repaired += u64::from(o.subscription_repaired);
+        self.subscriptions_rekeyed += u64::from(o.subscriptions_rekeyed);
         self.apps_deferred += u64::from(o.deferred);
         self.apps_failed += u64::from(o.error.is_some());
         self.apps_transient += u64::from(o.transient);
+        self.apps_broken += u64::from(o.broken);
         self.heroku_calls += u64::from(o.heroku_calls);
         self.oldest_behind_s = match (self.oldest_behind_s, o.oldest_behind_s) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -131,11 +154,14 @@ impl BatchOutcome {
         self.apps += other.apps;
         self.links_checked += other.links_checked;
         self.links_behind += other.links_behind;
+        self.links_failing += other.links_failing;
         self.links_written += other.links_written;
         self.subscriptions_repaired += other.subscriptions_repaired;
+        self.subscriptions_rekeyed += other.subscriptions_rekeyed;
         self.apps_deferred += other.apps_deferred;
         self.apps_failed += other.apps_failed;
         self.apps_transient += other.apps_transient;
+        self.apps_broken += other.apps_broken;
         self.heroku_calls += other.heroku_calls;
         self.oldest_behind_s = match (self.oldest_behind_s, other.oldest_behind_s) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -218,8 +244,15 @@ impl<'a> Reconciler<'a> {
         let mut running = FuturesUnordered::new();
         let mut next = apps.iter();
         let mut outcomes = Vec::with_capacity(apps.len());
+        let mut unstarted = 0u64;
         loop {
             while running.len() < self.settings.concurrency.max(1) {
+                if self.settings.deadline.is_some_and(|d| {
+                    d.saturating_duration_since(tokio::time::Instant::now()) < DEADLINE_MARGIN
+                }) {
+                    unstarted = next.by_ref().count() as u64;
+                    break;
+                }
                 match next.next() {
                     Some(app) => running.push(self.one(app, pass)),
                     None => break,
@@ -234,6 +267,14 @@ impl<'a> Reconciler<'a> {
         for o in &outcomes {
             total.add(o);
         }
+        if unstarted > 0 {
+            tracing::warn!(
+                unstarted,
+                "the invocation's deadline is near; these apps wait for the next pass"
+            );
+            total.apps += unstarted;
+            total.apps_deferred += unstarted;
+        }
         total
     }
 
@@ -245,6 +286,7 @@ impl<'a> Reconciler<'a> {
                 AppOutcome {
                     error: Some(e.to_string()),
                     transient: matches!(e, SyncError::Transient { .. }),
+                    broken: matches!(e, SyncError::Internal(_)),
                     ..AppOutcome::default()
                 }
             }
@@ -257,6 +299,8 @@ impl<'a> Reconciler<'a> {
             reconcile: Some(crate::metrics::ReconcileMetrics {
                 links_checked: total.links_checked,
                 links_behind: total.links_behind,
+                links_failing: total.links_failing,
+                apps_failed: total.apps_transient + total.apps_broken,
                 subscriptions_repaired: total.subscriptions_repaired,
                 apps_deferred: total.apps_deferred,
                 oldest_unsynced_release_s: total.oldest_behind_s,
@@ -264,6 +308,17 @@ impl<'a> Reconciler<'a> {
             ..Default::default()
         }
     }
+}
+
+/// FNV-1a of `bytes` and `salt`: a cheap, stable spread (subscription-check slots, the
+/// order a pass visits apps in).
+pub(crate) fn fnv(bytes: &[u8], salt: u64) -> u64 {
+    salt.to_be_bytes()
+        .iter()
+        .chain(bytes)
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+        })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,9 +1,11 @@
 //! Checking an app's webhook subscription at Heroku and putting it right: deleted (by a
-//! user, a Heroku incident), or changed (URL, level, events).
+//! user, a Heroku incident), changed (URL, level, events), or carrying an older signing
+//! key after a rotation.
 
 use super::Reconciler;
 use crate::domain::{AppRecord, ProjectId, Subscription};
 use crate::heroku::{Webhook, WebhookRequest};
+use crate::signing::{Key, KeyError};
 use crate::sync::SyncError;
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -15,10 +17,33 @@ pub(crate) const LEVEL: &str = "sync";
 /// A signing key read this long ago may have been rotated: subscriptions get a fresh one.
 const KEY_MAX_AGE: Duration = Duration::from_secs(300);
 
+/// What a check found and did.
+pub(super) enum Checked {
+    /// As we made it (or nothing to do).
+    Healthy,
+    /// The account's budget ran out before the fix: the next pass does it.
+    Deferred,
+    /// Put right; `subscription` is what to record.
+    Repaired {
+        subscription: Subscription,
+        what: String,
+    },
+}
+
 fn matches(w: &Webhook, url: &str) -> bool {
     w.url == url
         && w.level.as_deref() == Some(LEVEL)
         && INCLUDE.iter().all(|e| w.include.iter().any(|i| i == e))
+}
+
+fn key_error(e: KeyError) -> SyncError {
+    match e {
+        KeyError::Vault(v) => SyncError::Transient {
+            reason: format!("signing key: {v}"),
+            retry_after: Duration::from_secs(5),
+        },
+        other => SyncError::Internal(other.to_string()),
+    }
 }
 
 impl Reconciler<'_> {
@@ -30,19 +55,29 @@ impl Reconciler<'_> {
             .or_else(|| record.subscription.as_ref().and_then(|s| s.url.clone()))
     }
 
-    /// `None` when the recorded subscription is there as we made it; otherwise the
-    /// subscription after the repair and what was repaired.
+    /// The current signing key, at most a few minutes old (`fresh`: read now).
+    async fn key(&self, fresh: bool) -> Result<Key, SyncError> {
+        let max_age = if fresh { Duration::ZERO } else { KEY_MAX_AGE };
+        self.signing_key.current(max_age).await.map_err(key_error)
+    }
+
+    /// Checks the recorded subscription at Heroku (one GET, budgeted by the caller's
+    /// pass) and repairs it when gone or changed (one or two calls more, budgeted here).
     pub(super) async fn check_subscription(
         &self,
         record: &AppRecord,
         project: &ProjectId,
-    ) -> Result<Option<(Subscription, String)>, SyncError> {
+        account: &str,
+    ) -> Result<Checked, SyncError> {
         let Some(url) = self.subscription_url(record) else {
-            return Ok(None);
+            return Ok(Checked::Healthy);
         };
         let app = record.app_id.to_string();
         let recorded = match &record.subscription {
             Some(sub) => {
+                if !self.take(account, 1).await? {
+                    return Ok(Checked::Deferred);
+                }
                 let found = self
                     .sync
                     .with_token(project, |token| {
@@ -51,31 +86,26 @@ impl Reconciler<'_> {
                     })
                     .await?;
                 match found {
-                    Ok(Some(w)) if matches(&w, &url) => return Ok(None),
+                    Ok(Some(w)) if matches(&w, &url) => return Ok(Checked::Healthy),
                     Ok(found) => found,
                     Err(reason) => {
                         tracing::warn!(app_id = %app, reason, "cannot read the subscription");
-                        return Ok(None);
+                        return Ok(Checked::Healthy);
                     }
                 }
             }
             None => None,
         };
-        let key = self
-            .signing_key
-            .get_fresh(KEY_MAX_AGE)
-            .await
-            .map_err(|e| SyncError::Internal(e.to_string()))?;
+        if !self.take(account, 2).await? {
+            return Ok(Checked::Deferred);
+        }
+        let key = self.key(false).await?;
         let body = WebhookRequest {
             include: INCLUDE,
             level: LEVEL,
             url: &url,
-            secret: key.expose_secret(),
+            secret: key.value.expose_secret(),
         };
-        let account = self.account(project).await?;
-        if !self.take(&account, 2).await? {
-            return Ok(None);
-        }
         let (hook, what) = match recorded {
             // Ours, changed at Heroku: put it back.
             Some(w) => {
@@ -132,19 +162,84 @@ impl Reconciler<'_> {
         match hook {
             Ok(w) => {
                 tracing::info!(app_id = %app, webhook_id = %w.id, what, "subscription repaired");
-                Ok(Some((
-                    Subscription {
+                Ok(Checked::Repaired {
+                    subscription: Subscription {
                         webhook_id: w.id,
                         created_by: project.clone(),
                         created_at: self.sync.clock.now(),
                         url: Some(url.clone()),
+                        key_version: key.version.clone(),
                     },
-                    what.to_owned(),
-                )))
+                    what: what.to_owned(),
+                })
             }
             Err(reason) => {
                 tracing::warn!(app_id = %app, reason, "cannot repair the subscription");
-                Ok(None)
+                Ok(Checked::Healthy)
+            }
+        }
+    }
+
+    /// Gives the subscription the current signing key (one PATCH) when it carries
+    /// another version, or always when `force` (a release went undelivered: Heroku never
+    /// shows the secret, so a wrong one can only be put right by putting ours again).
+    /// The key is re-read before re-keying: a worker's cached older key must never
+    /// undo a rotation.
+    pub(super) async fn rekey(
+        &self,
+        record: &AppRecord,
+        sub: &Subscription,
+        project: &ProjectId,
+        account: &str,
+        force: bool,
+    ) -> Result<Checked, SyncError> {
+        if !force && sub.key_version == self.key(false).await?.version {
+            return Ok(Checked::Healthy);
+        }
+        let key = self.key(true).await?;
+        if !force && sub.key_version == key.version {
+            return Ok(Checked::Healthy);
+        }
+        let Some(url) = self.subscription_url(record) else {
+            return Ok(Checked::Healthy);
+        };
+        if !self.take(account, 1).await? {
+            return Ok(Checked::Deferred);
+        }
+        let body = WebhookRequest {
+            include: INCLUDE,
+            level: LEVEL,
+            url: &url,
+            secret: key.value.expose_secret(),
+        };
+        let app = record.app_id.to_string();
+        let patched = self
+            .sync
+            .with_token(project, |token| {
+                let (hooks, app, id, body) = (
+                    self.hooks,
+                    app.clone(),
+                    sub.webhook_id.clone(),
+                    body.clone(),
+                );
+                async move { hooks.update_webhook(&token, &app, &id, &body).await }
+            })
+            .await?;
+        match patched {
+            Ok(_) => {
+                tracing::info!(app_id = %app, version = key.version.as_deref().unwrap_or(""), "subscription re-keyed");
+                Ok(Checked::Repaired {
+                    subscription: Subscription {
+                        key_version: key.version,
+                        ..sub.clone()
+                    },
+                    what: "re-keyed".into(),
+                })
+            }
+            // Gone at Heroku: the next check re-creates it with the current key.
+            Err(reason) => {
+                tracing::warn!(app_id = %app, reason, "cannot re-key the subscription");
+                Ok(Checked::Healthy)
             }
         }
     }

@@ -10,7 +10,8 @@ use shared::domain::{
     IntegrationStatus, Lease, Link, LinkStatus, Subscription, Timestamp,
 };
 use shared::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, StateStore, StoreError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, ReconcileIndex, Saved,
+    StateStore, StoreError,
 };
 
 /// Instantiates each named case as `<case>::memory` and `<case>::dynamo` (a fresh table per
@@ -160,12 +161,14 @@ fn full_record(app: &AppId) -> AppRecord {
         created_by: project("p1"),
         created_at: ts("2024-05-01T12:00:00Z"),
         url: Some("https://sync.example.com/webhooks/heroku".into()),
+        key_version: Some("a1b2c3d4-version".into()),
     });
     r.stale_subscription = Some(Subscription {
         webhook_id: uuid::Uuid::new_v4().to_string(),
         created_by: project("p2"),
         created_at: ts("2024-04-01T00:00:00Z"),
         url: None,
+        key_version: None,
     });
     r.set_lease(Some(Lease {
         owner: "holder".into(),
@@ -941,4 +944,115 @@ contract![
     given_state_when_taken_then_returned_once,
     given_no_state_when_taken_then_none,
     given_existing_state_hash_when_put_again_then_refused_and_the_first_state_kept,
+];
+
+// ---- The reconciler's index (ReconcileIndex) -----------------------------------------------
+
+/// Saves `links` as a new app record, or over the stored one.
+async fn put_links<S: AppStore + ?Sized>(store: &S, app: &AppId, links: Vec<Link>) {
+    let current = store.load_app(app).await.unwrap();
+    let guard = match &current {
+        None => Guard::New,
+        Some(r) => Guard::Unleased {
+            generation: r.generation,
+            now_ms: 0,
+        },
+    };
+    let mut r = current.unwrap_or_else(|| AppRecord::new(app.clone(), "sample-app"));
+    r.links = links.into_iter().map(|l| (l.key(), l)).collect();
+    assert!(matches!(
+        store.save_app(&r, guard).await.unwrap(),
+        Saved::Ok { .. }
+    ));
+}
+
+async fn given_apps_saved_with_and_without_active_links_then_the_index_lists_exactly_those_with<
+    S: AppStore + ReconcileIndex + ?Sized,
+>(
+    store: &S,
+) {
+    let (a, b, c, d) = (app_id(), app_id(), app_id(), app_id());
+    put_links(store, &a, vec![link(&a, "p1", "A_URL")]).await;
+    let mut off = link(&b, "p1", "B_URL");
+    off.status = LinkStatus::OptedOut;
+    put_links(store, &b, vec![off.clone()]).await;
+    // Active, then its only link opted out: it leaves the index.
+    put_links(store, &c, vec![link(&c, "p2", "C_URL")]).await;
+    let mut c_off = link(&c, "p2", "C_URL");
+    c_off.status = LinkStatus::OptedOut;
+    put_links(store, &c, vec![c_off]).await;
+    // Opted out, then re-enabled, and its token project changing: listed once.
+    put_links(store, &d, vec![off.clone()]).await;
+    put_links(
+        store,
+        &d,
+        vec![link(&d, "p9", "D_URL"), link(&d, "p3", "D_URL")],
+    )
+    .await;
+    put_links(store, &d, vec![link(&d, "p9", "D_URL")]).await;
+
+    let mut listed = store.apps_with_active_links().await.unwrap();
+    listed.sort();
+    let mut want = vec![a, d];
+    want.sort();
+    assert_eq!(listed, want);
+}
+
+async fn given_integrations_with_and_without_pending_cleanup_then_the_index_lists_the_owing_ones<
+    S: IntegrationStore + ReconcileIndex + ?Sized,
+>(
+    store: &S,
+) {
+    let owing = |p: &str| {
+        let mut i = Integration::new(project(p));
+        i.pending_cleanup.push(Cleanup::DeleteWebhook {
+            app_id: app_id(),
+            webhook_id: "hook".into(),
+        });
+        i
+    };
+    store.save_integration(&owing("p1"), None).await.unwrap();
+    store
+        .save_integration(&Integration::new(project("p2")), None)
+        .await
+        .unwrap();
+    store.save_integration(&owing("p3"), None).await.unwrap();
+    // p3 finishes its clean-up: it leaves the index.
+    let mut done = store
+        .load_integration(&project("p3"))
+        .await
+        .unwrap()
+        .unwrap();
+    let generation = done.generation;
+    done.pending_cleanup.clear();
+    store
+        .save_integration(&done, Some(generation))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.projects_with_cleanup().await.unwrap(),
+        vec![project("p1")]
+    );
+}
+
+async fn given_a_check_mark_then_it_reads_back_and_the_app_record_is_untouched<
+    S: AppStore + ReconcileIndex + ?Sized,
+>(
+    store: &S,
+) {
+    let app = app_id();
+    put_links(store, &app, vec![link(&app, "p1", "A_URL")]).await;
+    let before = store.load_app(&app).await.unwrap();
+    assert_eq!(store.checked_at(&app).await.unwrap(), None);
+    let at = ts("2024-05-01T12:15:00Z");
+    store.mark_checked(&app, at, 7).await.unwrap();
+    assert_eq!(store.checked_at(&app).await.unwrap(), Some(at));
+    assert_eq!(store.load_app(&app).await.unwrap(), before);
+}
+
+contract![
+    given_apps_saved_with_and_without_active_links_then_the_index_lists_exactly_those_with,
+    given_integrations_with_and_without_pending_cleanup_then_the_index_lists_the_owing_ones,
+    given_a_check_mark_then_it_reads_back_and_the_app_record_is_untouched,
 ];

@@ -25,6 +25,8 @@ struct Scripted {
     created_at: Mutex<Option<Timestamp>>,
     pool: Mutex<Option<u32>>,
     hooks: Mutex<Vec<Webhook>>,
+    /// Runs when a webhook is created: a race scripted into the middle of a repair.
+    on_create: Mutex<Option<Box<dyn Fn() + Send>>>,
 }
 
 impl Scripted {
@@ -34,6 +36,7 @@ impl Scripted {
             created_at: Mutex::new(None),
             pool: Mutex::new(None),
             hooks: Mutex::new(Vec::new()),
+            on_create: Mutex::new(None),
         })
     }
 }
@@ -100,6 +103,9 @@ impl HerokuWebhooks for Scripted {
             level: Some(request.level.to_owned()),
         };
         lock(&self.hooks).push(w.clone());
+        if let Some(race) = lock(&self.on_create).as_ref() {
+            race();
+        }
         Ok(w)
     }
 
@@ -182,6 +188,8 @@ impl Rig {
             created_by: project("p1"),
             created_at: self.w.clock.now(),
             url: Some(HOOK_URL.into()),
+            // The memory vault's version of the one signing key: nothing to re-key.
+            key_version: Some("v1".into()),
         });
         let mut l = self.w.link("p1", env, "DATABASE_URL");
         l.app_id = app.clone();
@@ -207,7 +215,10 @@ async fn a_release_younger_than_the_grace_period_is_left_to_its_delivery_then_ca
     r.w.heroku.release(7, &[("DATABASE_URL", &url(7))]);
     *lock(&r.heroku.created_at) = Some(r.w.clock.now());
 
-    let o = r.reconciler(settings()).run(1, &[r.w.app.clone()]).await;
+    let o = r
+        .reconciler(settings())
+        .run(1, std::slice::from_ref(&r.w.app))
+        .await;
     assert_eq!(
         (o.links_checked, o.links_behind, o.links_written),
         (1, 0, 0)
@@ -219,7 +230,10 @@ async fn a_release_younger_than_the_grace_period_is_left_to_its_delivery_then_ca
     );
 
     r.w.clock.advance(Duration::from_secs(121));
-    let o = r.reconciler(settings()).run(2, &[r.w.app.clone()]).await;
+    let o = r
+        .reconciler(settings())
+        .run(2, std::slice::from_ref(&r.w.app))
+        .await;
     assert_eq!((o.links_behind, o.links_written), (1, 1));
     assert!(o.oldest_behind_s.unwrap() >= 121.0);
     assert_eq!(r.w.env("p1", "PG_DATABASE_URL"), Some(url(7)));
@@ -248,8 +262,9 @@ async fn an_account_whose_pool_runs_low_is_left_for_the_next_pass() {
 
     assert_eq!(o.apps_deferred, 1, "{o:?}");
     assert_eq!(
-        o.heroku_calls, 1,
-        "one call, then the account is left alone"
+        r.w.heroku.calls().len(),
+        1,
+        "one call at Heroku, then the account is left alone"
     );
 }
 
@@ -347,4 +362,116 @@ async fn a_pass_queues_apps_in_batches_and_clean_ups_apart() {
     };
     r.w.store.save_app(&record, guard).await.unwrap();
     assert_eq!(r.w.store.apps_with_active_links().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn an_opt_out_during_a_subscription_repair_leaves_no_webhook_at_heroku() {
+    let r = Rig::new();
+    r.w.connect("p1").await;
+    let app = r.another_app("ONLY_URL").await;
+    r.w.heroku.release(1, &[("DATABASE_URL", &url(1))]);
+    // The recorded subscription is gone at Heroku; while we re-create it, the owner
+    // opts out of the app's only link (its record then owes Heroku nothing).
+    let store = r.w.store.clone();
+    let opted = app.clone();
+    *lock(&r.heroku.on_create) = Some(Box::new(move || {
+        use futures_util::FutureExt;
+        let mut record = store
+            .load_app(&opted)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        for l in record.links.values_mut() {
+            l.status = shared::domain::LinkStatus::OptedOut;
+        }
+        record.subscription = None;
+        let guard = Guard::Unleased {
+            generation: record.generation,
+            now_ms: 0,
+        };
+        store
+            .save_app(&record, guard)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+    }));
+
+    let o = r
+        .reconciler(ReconcileSettings {
+            subscription_check_every: 1,
+            ..settings()
+        })
+        .run(1, std::slice::from_ref(&app))
+        .await;
+
+    assert_eq!(o.subscriptions_repaired, 0, "{o:?}");
+    assert!(
+        lock(&r.heroku.hooks).is_empty(),
+        "the webhook made during the opt-out was deleted again"
+    );
+    assert!(
+        r.w.store
+            .load_app(&app)
+            .await
+            .unwrap()
+            .unwrap()
+            .subscription
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn one_projects_dead_grant_does_not_stop_another_projects_catch_up_on_the_same_app() {
+    let r = Rig::new();
+    r.w.connect("p1").await;
+    r.w.connect("p2").await;
+    // p1's grant was revoked at Heroku: its token and its refresh are refused.
+    *lock(&r.w.heroku.accepted_tokens) = Some(["at-p2".to_owned()].into());
+    lock(&r.w.heroku.refresh_tokens).remove("rt-p1");
+    let mut a = r.w.link("p1", "A_URL", "DATABASE_URL");
+    let mut b = r.w.link("p2", "B_URL", "DATABASE_URL");
+    a.last_release_version = Some(1);
+    b.last_release_version = Some(1);
+    let (ka, kb) = (a.key(), b.key());
+    r.w.save_links(vec![a, b]).await;
+    r.w.heroku.release(1, &[("DATABASE_URL", &url(1))]);
+    r.w.heroku.release(2, &[("DATABASE_URL", &url(2))]);
+
+    let o = r
+        .reconciler(settings())
+        .run(1, std::slice::from_ref(&r.w.app))
+        .await;
+
+    assert_eq!(r.w.env("p2", "B_URL"), Some(url(2)), "{o:?}");
+    assert_eq!(r.w.env("p1", "A_URL"), None);
+    assert!(r.w.link_state(&ka).await.last_error.is_some());
+    assert_eq!(
+        r.w.link_state(&kb).await.last_error,
+        None,
+        "p1's grant is not p2's problem"
+    );
+}
+
+#[tokio::test]
+async fn near_the_invocations_deadline_no_app_is_started_and_all_wait_for_the_next_pass() {
+    let r = Rig::new();
+    r.w.connect("p1").await;
+    let apps = vec![r.another_app("A_URL").await, r.another_app("B_URL").await];
+    r.w.heroku.release(1, &[("DATABASE_URL", &url(1))]);
+
+    let o = r
+        .reconciler(ReconcileSettings {
+            deadline: Some(tokio::time::Instant::now() + Duration::from_secs(10)),
+            ..settings()
+        })
+        .run(1, &apps)
+        .await;
+
+    assert_eq!(
+        (o.apps, o.apps_deferred, o.links_checked),
+        (2, 2, 0),
+        "{o:?}"
+    );
+    assert!(r.w.heroku.calls().is_empty());
 }

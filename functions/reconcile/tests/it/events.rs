@@ -42,3 +42,36 @@ async fn an_sqs_batch_reports_only_the_unreadable_message_as_failed() {
         "9b1d3c0e-5f0a-4c35-9d4e-1f2a3b4c5d6e"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reindex_lists_apps_saved_before_the_index_existed() {
+    let w = world().await;
+    let r = reconciler(&w.stack, settings());
+    // As an item written by the previous version looks: no index keys.
+    w.stack
+        .dynamo
+        .update_item()
+        .table_name(&w.stack.config.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("APP#{}", w.app.id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("APP".into()),
+        )
+        .update_expression("REMOVE recon_pk, recon_sk")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.plan().await.unwrap().apps, 0, "invisible to the pass");
+
+    let done = r
+        .handle(serde_json::json!({"kind": "reindex"}))
+        .await
+        .unwrap();
+
+    assert_eq!(done["apps"], 1, "{done}");
+    assert_eq!(r.plan().await.unwrap().apps, 1, "listed again");
+    reconcile::drain(&r).await.unwrap();
+}

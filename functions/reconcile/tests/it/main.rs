@@ -5,6 +5,7 @@
 mod events;
 mod pending;
 mod repairs;
+mod rotation;
 
 use fake_heroku::{App, User};
 use local::fixture::Stack;

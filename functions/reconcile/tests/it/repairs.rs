@@ -66,8 +66,23 @@ async fn given_a_lost_delivery_when_a_pass_runs_then_the_env_var_catches_up_and_
     let m = reconcile_metrics(&w.stack);
     assert_eq!(sum(&m, |m| m.links_behind), 1, "{m:?}");
     assert_eq!(sum(&m, |m| m.links_checked), 1);
-    // Drift means a delivery went missing: the subscription was checked, and is fine.
+    // Drift means a delivery went missing: the subscription was checked (a GET of
+    // it at Heroku), found fine, and given our key again (Heroku never shows it).
     assert_eq!(sum(&m, |m| m.subscriptions_repaired), 0);
+    let hook = &w.stack.heroku.webhooks(&w.app)[0];
+    let checks: Vec<_> = w
+        .stack
+        .heroku
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.ends_with(&format!("/webhooks/{}", hook.id)))
+        .map(|q| q.method)
+        .collect();
+    assert_eq!(
+        checks,
+        vec!["GET".to_owned(), "PATCH".to_owned()],
+        "{checks:?}"
+    );
 
     // Nothing changed since: the next pass costs one Heroku call and writes nothing.
     let versions = w.stack.env_versions(PROJECT, ENV_VAR).await;
