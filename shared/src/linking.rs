@@ -710,8 +710,13 @@ pub async fn project_links(svc: &Services, project: &ProjectId) -> Result<Vec<Li
     Ok(links)
 }
 
-/// Syncs every active link of the project to its app's newest release, best effort: what
-/// fails stays recorded on the link and the next delivery retries it.
+/// How long a request spends catching links up: well inside API Gateway's 29 s, with
+/// room for the rest of the request. What is left the reconciler's next pass catches up.
+pub const CATCH_UP_BUDGET: Duration = Duration::from_secs(10);
+
+/// Syncs every active link of the project to its app's newest release, best effort and
+/// within [`CATCH_UP_BUDGET`]: what fails stays recorded on the link, and what is not
+/// reached in time is behind its release, which the reconciler's next pass brings up.
 pub async fn catch_up(svc: &Services, project: &ProjectId) {
     let links = match project_links(svc, project).await {
         Ok(links) => links,
@@ -720,7 +725,12 @@ pub async fn catch_up(svc: &Services, project: &ProjectId) {
             return;
         }
     };
+    let started = tokio::time::Instant::now();
     for link in links.iter().filter(|l| l.is_active()) {
+        if started.elapsed() >= CATCH_UP_BUDGET {
+            tracing::info!(project = %project, "catch-up budget spent; the reconciler's next pass does the rest");
+            return;
+        }
         let request = SyncRequest {
             app_id: link.app_id.clone(),
             target: Target::Newest,
@@ -734,7 +744,7 @@ pub async fn catch_up(svc: &Services, project: &ProjectId) {
                 tracing::info!(link = %link.key(), written = report.written.len(), "caught up")
             }
             Err(e) => {
-                tracing::warn!(link = %link.key(), error = %e, "catch-up failed; the next delivery retries")
+                tracing::warn!(link = %link.key(), error = %e, "catch-up failed; the next delivery or reconcile pass retries")
             }
         }
     }

@@ -17,8 +17,9 @@ use time::format_description::well_known::Rfc3339;
 
 /// How long a user has between "Connect Heroku" and coming back.
 const STATE_TTL_S: i64 = 600;
-/// Heroku scope: config vars need read-protected, creating webhooks and trial apps need
-/// write; `global` covers both (HEROKU.md).
+/// Heroku scope: config vars need read-protected, webhooks and trial apps write, and
+/// revoking our own grant an account-level write that only `global` is documented to
+/// allow (docs/security.md, "The OAuth scope", maps every call).
 const SCOPE: &str = "global";
 
 pub(crate) fn hash_state(state: &str) -> String {

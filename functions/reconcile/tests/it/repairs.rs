@@ -319,3 +319,62 @@ async fn given_an_account_out_of_budget_when_a_pass_runs_then_its_other_apps_wai
     }
     assert_eq!(current, 1, "one app caught up, two wait for the next hour");
 }
+
+/// Issue 10, item 12: catching a project's links up inside a request (a reconnect, a
+/// confirm) stops within its budget, well inside API Gateway's 29 s; the reconciler's
+/// next pass brings up the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_slow_heroku_then_a_catch_up_stops_within_its_budget_and_the_pass_does_the_rest() {
+    let w = world().await;
+    let mut apps = vec![w.app.clone()];
+    for i in 0..5 {
+        let app = w.stack.heroku.create_app(&w.user, &format!("slow-app-{i}"));
+        w.stack
+            .heroku
+            .add_postgres(&app, "heroku-postgresql:essential-0");
+        w.stack
+            .link(PROJECT, &format!("SLOW_URL_{i}"), &app.name, "DATABASE_URL")
+            .await;
+        apps.push(app);
+    }
+    w.stack.heroku.set_delivery_mode(DeliveryMode::Hold);
+    for app in &apps {
+        w.stack.heroku.rotate_credentials(app);
+    }
+    w.stack.heroku.take_held();
+    w.stack.heroku.set_api_latency(Duration::from_millis(2_500));
+
+    let started = std::time::Instant::now();
+    shared::linking::catch_up(&w.stack.svc, &ProjectId::parse(PROJECT).unwrap()).await;
+    let took = started.elapsed();
+
+    // The budget, plus the one sync under way when it ran out.
+    assert!(
+        took < shared::linking::CATCH_UP_BUDGET + Duration::from_secs(9),
+        "{took:?}"
+    );
+    let envs: Vec<String> = std::iter::once(ENV_VAR.to_owned())
+        .chain((0..5).map(|i| format!("SLOW_URL_{i}")))
+        .collect();
+    let caught_up = current(&w, &apps, &envs).await;
+    assert!(caught_up < apps.len(), "some links are left for the pass");
+
+    w.stack.heroku.set_api_latency(Duration::ZERO);
+    pass(&reconciler(&w.stack, steady())).await;
+    assert_eq!(
+        current(&w, &apps, &envs).await,
+        apps.len(),
+        "the pass did the rest"
+    );
+}
+
+/// How many of `apps` have their env var (`envs`, in the same order) at Heroku's value.
+async fn current(w: &World, apps: &[App], envs: &[String]) -> usize {
+    let mut n = 0;
+    for (app, env) in apps.iter().zip(envs) {
+        if w.stack.env_value(PROJECT, env).await == w.stack.heroku.config_var(app, "DATABASE_URL") {
+            n += 1;
+        }
+    }
+    n
+}
