@@ -13,7 +13,7 @@ import zipfile
 
 BUILD = os.environ.get("SAM_BUILD_DIR", ".aws-sam/build")
 LIMIT = int(os.environ.get("BUNDLE_LIMIT_BYTES", str(5 * 1024 * 1024)))
-FUNCTIONS = ["WebhookFunction", "ConnectFunction", "OptOutFunction"]
+FUNCTIONS = ["WebhookFunction", "ConnectFunction", "OptOutFunction", "ReconcileFunction"]
 EM_AARCH64 = 183
 
 
