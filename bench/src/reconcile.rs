@@ -899,7 +899,8 @@ pub fn render(s: &mut String, r: Option<&ReconcileRun>) {
          calls per account per hour** (four passes): at most {}, {:.1} on average, \
          against the reconciler's budget of 450 (a tenth of Heroku's 4,500). A steady \
          pass costs one call per app plus a subscription check for one app in eight; the \
-         drift pass adds one config-vars read and one subscription check per drifted app. \
+         drift pass adds a config-vars read, a subscription check and a PATCH putting our \
+         key again per drifted app. \
          **The heavy account** ({} apps, so {} release checks an hour wanted) spent {} \
          calls in the hour; {} of its app checks waited for the next hour. After the drift \
          pass, {} of {} drifted links were stale.\n",
