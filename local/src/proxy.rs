@@ -46,6 +46,9 @@ struct Rules {
     blackhole: bool,
     /// Operation (X-Amz-Target suffix, e.g. `PutSecretValue`) → status to answer.
     fail: BTreeMap<String, u16>,
+    /// Operation → (calls of it still to let through, status for the ones after, how
+    /// many): a failure at an exact point of a sequence of writes.
+    fail_once: BTreeMap<String, (usize, u16, usize)>,
 }
 
 #[derive(Default)]
@@ -215,6 +218,15 @@ impl FaultProxy {
             .insert(operation.to_owned(), status);
     }
 
+    /// Lets `skip` more calls of `operation` through, answers the next `times` with
+    /// `status` (the SDK retries an attempt: 2 makes one call fail), then lets every later
+    /// one through again: "the second PutItem fails".
+    pub fn fail_once_after(&self, operation: &str, skip: usize, status: u16, times: usize) {
+        lock(&self.inner.rules)
+            .fail_once
+            .insert(operation.to_owned(), (skip, status, times));
+    }
+
     /// Ends every fault and delay (the serialisation mode stays).
     pub fn clear(&self) {
         *lock(&self.inner.rules) = Rules::default();
@@ -318,7 +330,28 @@ async fn forward(
 ) -> Response {
     let op = operation(&headers);
     *lock(&state.inner.calls).entry(op.clone()).or_default() += 1;
-    let rules = lock(&state.inner.rules).clone();
+    let once = {
+        let mut rules = lock(&state.inner.rules);
+        match rules.fail_once.get_mut(&op) {
+            Some((0, status, times)) => {
+                let status = *status;
+                *times = times.saturating_sub(1);
+                if *times == 0 {
+                    rules.fail_once.remove(&op);
+                }
+                Some(status)
+            }
+            Some((skip, _, _)) => {
+                *skip -= 1;
+                None
+            }
+            None => None,
+        }
+    };
+    let mut rules = lock(&state.inner.rules).clone();
+    if let Some(status) = once {
+        rules.fail.insert(op.clone(), status);
+    }
     if rules.blackhole {
         tokio::time::sleep(Duration::from_secs(120)).await;
     }

@@ -37,8 +37,14 @@ enum Stop {
 }
 
 /// Sets one link's status (unless it is already not active), waiting out a sync's lease.
+/// When no active link is left, the subscription's deletion is queued on `project`'s
+/// integration *before* the app is saved without it (a write-ahead): if the save then
+/// fails, the queued deletion finds the app still recording the subscription and drops
+/// itself; the other order lost the subscription's id when the second write failed, and
+/// left the webhook at Heroku for good.
 async fn stop_link(
     svc: &Services,
+    project: &ProjectId,
     app: &AppId,
     key: &LinkKey,
     status: LinkStatus,
@@ -74,6 +80,17 @@ async fn stop_link(
         } else {
             record.subscription.take()
         };
+        if let Some(sub) = &subscription {
+            add_cleanup(
+                svc,
+                project,
+                vec![Cleanup::DeleteWebhook {
+                    app_id: app.clone(),
+                    webhook_id: sub.webhook_id.clone(),
+                }],
+            )
+            .await?;
+        }
         let guard = Guard::Unleased {
             generation: record.generation,
             now_ms: svc.clock.now_ms(),
@@ -126,6 +143,7 @@ pub async fn opt_out(
     let key = LinkKey::new(project, env_var);
     let outcome = match stop_link(
         svc,
+        project,
         &entry.app_id,
         &key,
         LinkStatus::OptedOut,
@@ -135,19 +153,9 @@ pub async fn opt_out(
     {
         Stop::NotLinked => return Ok(None),
         Stop::AlreadyStopped => OptOut::AlreadyStopped,
-        Stop::Now(subscription) => {
+        Stop::Now(_) => {
+            // The subscription's deletion, if due, was queued by `stop_link`.
             tracing::info!(app_id = %entry.app_id, link = %key, "link opted out");
-            if let Some(sub) = subscription {
-                add_cleanup(
-                    svc,
-                    project,
-                    vec![Cleanup::DeleteWebhook {
-                        app_id: entry.app_id.clone(),
-                        webhook_id: sub.webhook_id,
-                    }],
-                )
-                .await?;
-            }
             OptOut::Stopped
         }
     };
@@ -171,8 +179,15 @@ pub async fn disconnect(
         } else {
             "Heroku integration deleted"
         };
-        if let Stop::Now(Some(sub)) =
-            stop_link(svc, &entry.app_id, &key, LinkStatus::Disconnected, detail).await?
+        if let Stop::Now(Some(sub)) = stop_link(
+            svc,
+            project,
+            &entry.app_id,
+            &key,
+            LinkStatus::Disconnected,
+            detail,
+        )
+        .await?
         {
             work.push(Cleanup::DeleteWebhook {
                 app_id: entry.app_id.clone(),

@@ -648,3 +648,43 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_cha
         "nothing changed"
     );
 }
+
+/// Issue 10, item 9: an opt-out whose second write fails must not lose the subscription.
+/// It used to save the app without its subscription first, then queue the deletion on
+/// the integration: when that second write failed, the retry found the link already
+/// opted out, and the webhook stayed at Heroku for good. The deletion is now queued
+/// first; whichever write fails, the retry ends with no webhook left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_the_second_write_of_an_opt_out_failing_then_its_retry_still_deletes_the_subscription()
+ {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    assert_eq!(s.heroku.webhooks(&app).len(), 1);
+
+    // The second PutItem fails (both of the SDK's attempts at it).
+    s.proxy.fail_once_after("PutItem", 1, 500, 2);
+    let first = c
+        .call("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync", None)
+        .await;
+    assert_eq!(first.status, 503, "{}", first.json);
+    let retry = c
+        .call("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync", None)
+        .await;
+    assert_eq!(retry.status, 204, "{}", retry.json);
+
+    assert!(
+        s.heroku.webhooks(&app).is_empty(),
+        "no webhook left at Heroku"
+    );
+    let status = c.status("p1").await;
+    assert_eq!(link_status(&status, "PG_URL")["status"], "opted_out");
+    assert!(
+        status["pending_cleanup"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+}
