@@ -241,7 +241,8 @@ pub async fn connect_grant(
     let mut tokens = tokens.clone();
     tokens.authorization_id = identity.authorization_id.clone();
     tokens.heroku_user_id = Some(identity.account_id.clone());
-    svc.tokens.store(project, &tokens).await?;
+    // Under the refresh lease: a refresh of the replaced grant cannot land after these.
+    svc.tokens.store_replacing(project, &tokens).await?;
     let now = svc.clock.now();
     update_integration(svc, project, |integration| {
         integration.status = IntegrationStatus::Connected;

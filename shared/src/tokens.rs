@@ -266,6 +266,51 @@ impl TokenManager {
         Ok(())
     }
 
+    /// Stores a new grant's tokens over a connected project's (a reconnect, a confirm)
+    /// under the integration's refresh lease: a refresh of the previous grant running
+    /// meanwhile either finished before (these overwrite its tokens) or starts after
+    /// (and finds these fresh). Without the lease it could write the old grant's
+    /// refreshed tokens over these. The caller releases the lease with its integration
+    /// update (connecting clears `refresh_owner`); else it expires.
+    pub async fn store_replacing(
+        &self,
+        project: &ProjectId,
+        tokens: &StoredTokens,
+    ) -> Result<(), TokenError> {
+        let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+        let mut pause = Duration::from_millis(25);
+        loop {
+            let Some(mut integration) = self.integrations.load_integration(project).await? else {
+                // Never connected: no refresh can be running.
+                return self.store(project, tokens).await;
+            };
+            let now_ms = self.clock.now_ms();
+            if integration
+                .refresh_until_ms
+                .is_none_or(|until| until <= now_ms)
+            {
+                let expected = integration.generation;
+                integration.refresh_owner = Some(uuid::Uuid::new_v4().to_string());
+                integration.refresh_until_ms = Some(now_ms + REFRESH_LEASE.as_millis() as i64);
+                if let Saved::Ok { .. } = self
+                    .integrations
+                    .save_integration(&integration, Some(expected))
+                    .await?
+                {
+                    self.forget(project);
+                    return self.store(project, tokens).await;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TokenError::Transient(
+                    "a token refresh is still running; retry".into(),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(400));
+        }
+    }
+
     /// The stored tokens as they are now in Secrets Manager.
     pub async fn load(&self, project: &ProjectId) -> Result<Option<StoredTokens>, TokenError> {
         match self.vault.read(&self.names.heroku_tokens(project)).await? {

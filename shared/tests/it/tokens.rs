@@ -470,3 +470,36 @@ async fn given_tokens_replaced_elsewhere_then_a_warm_container_uses_them_within_
     let now = w.tokens.access_token(&project(P)).await.expect("token");
     assert_eq!(now.expose(), "at-reconnected");
 }
+
+/// Issue 10, item 7: a refresh of the old grant racing a reconnect must not write the old
+/// grant's refreshed tokens over the new grant's.
+#[tokio::test(start_paused = true)]
+async fn given_a_refresh_racing_a_reconnect_then_the_new_grants_tokens_stay() {
+    let w = Arc::new(World::new());
+    w.connect_with(P, tokens(Some(w.now_s() - 10))).await;
+    // Heroku takes a while to answer the old grant's refresh.
+    *lock(&w.heroku.refresh_delay) = Duration::from_millis(500);
+    let refresher = {
+        let w = w.clone();
+        tokio::spawn(async move { w.tokens.access_token(&project(P)).await })
+    };
+    // The refresh holds its lease and waits on Heroku; the owner reconnects meanwhile.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fresh = StoredTokens {
+        access_token: "at-new-grant".into(),
+        refresh_token: Some("rt-new-grant".into()),
+        expires_at: Some(w.now_s() + 28_800),
+        authorization_id: Some("auth-2".into()),
+        heroku_user_id: Some("heroku-user-1".into()),
+    };
+    let other = w.another_token_manager();
+    other
+        .store_replacing(&project(P), &fresh)
+        .await
+        .expect("stored after the refresh");
+    refresher.await.unwrap().expect("the refresh finished");
+
+    let stored = w.stored().await;
+    assert_eq!(stored.access_token, "at-new-grant");
+    assert_eq!(stored.authorization_id.as_deref(), Some("auth-2"));
+}
