@@ -46,7 +46,13 @@ pub enum LinkError {
 impl From<StoreError> for LinkError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => LinkError::Unavailable(format!("DynamoDB: {m}")),
+            // AWS's text stays in the log; the caller learns what to do.
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "DynamoDB unavailable");
+                LinkError::Unavailable(
+                    "DynamoDB is unavailable or throttling; retry in a few seconds".into(),
+                )
+            }
             other => LinkError::Internal(other.to_string()),
         }
     }
@@ -57,7 +63,14 @@ impl From<TokenError> for LinkError {
         match e {
             TokenError::NotConnected => LinkError::NotConnected,
             TokenError::Revoked(_) => LinkError::Reconnect,
-            TokenError::Transient(m) => LinkError::Unavailable(m),
+            TokenError::Transient(m) => {
+                tracing::warn!(error = %m, "the Heroku token could not be used");
+                LinkError::Unavailable(
+                    "the Heroku grant cannot be used right now (its token is being refreshed, \
+                     or Secrets Manager or Heroku is unavailable); retry in a few seconds"
+                        .into(),
+                )
+            }
             e @ TokenError::ClientRejected(_) => LinkError::Unavailable(e.to_string()),
             TokenError::Internal(m) => LinkError::Internal(m),
         }
@@ -67,7 +80,12 @@ impl From<TokenError> for LinkError {
 impl From<KeyError> for LinkError {
     fn from(e: KeyError) -> Self {
         match e {
-            KeyError::Vault(v) => LinkError::Unavailable(v.to_string()),
+            KeyError::Vault(v) => {
+                tracing::warn!(error = %v, "signing key unavailable");
+                LinkError::Unavailable(
+                    "Secrets Manager is unavailable; retry in a few seconds".into(),
+                )
+            }
             other => LinkError::Internal(other.to_string()),
         }
     }

@@ -124,7 +124,11 @@ impl SyncError {
 impl From<StoreError> for SyncError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => SyncError::transient(format!("DynamoDB: {m}")),
+            // AWS's text stays in the log: callers and Heroku see what happened, not it.
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "DynamoDB unavailable");
+                SyncError::transient("DynamoDB is unavailable or throttling")
+            }
             other => SyncError::Internal(other.to_string()),
         }
     }
@@ -604,16 +608,20 @@ impl SyncContext {
                     // connection): the lease must not be freed for someone else's write
                     // until this one can no longer arrive.
                     outcome.in_doubt = true;
+                    tracing::warn!(error = %e, "Secrets Manager did not answer a write");
                     return (
                         outcome,
-                        Some(SyncError::transient(format!("Secrets Manager: {e}"))),
+                        Some(SyncError::transient("Secrets Manager did not answer")),
                     );
                 }
                 Err(VaultError::Unavailable(e)) => {
                     // Answered with an error (5xx, throttling): nothing was written.
+                    tracing::warn!(error = %e, "Secrets Manager unavailable");
                     return (
                         outcome,
-                        Some(SyncError::transient(format!("Secrets Manager: {e}"))),
+                        Some(SyncError::transient(
+                            "Secrets Manager is unavailable or throttling",
+                        )),
                     );
                 }
                 Err(refused) => {

@@ -672,3 +672,48 @@ async fn given_a_trial_failing_after_its_app_was_made_then_the_retry_continues_w
         .count();
     assert_eq!(addons, 1, "its add-on made once");
 }
+
+/// Issue 10, item 4: an error a caller sees says what to do, and never carries AWS's own
+/// text (an error code and message from the SDK, which can name ARNs and accounts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_aws_failing_then_callers_see_what_to_do_and_never_aws_text() {
+    let (s, user, c) = connected().await;
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    let link = || {
+        c.call(
+            "PUT",
+            "/projects/p1/env-vars/PG_DATABASE_URL/heroku-sync",
+            Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+        )
+    };
+    let aws_text = [
+        "injected by the fault proxy",
+        "ServiceUnavailable",
+        "arn:aws",
+    ];
+
+    for (operation, what) in [
+        ("PutSecretValue", "Secrets Manager"),
+        ("GetItem", "DynamoDB"),
+        ("PutItem", "DynamoDB"),
+    ] {
+        s.proxy.fail(operation, 500);
+        let a = link().await;
+        s.proxy.clear();
+        assert_eq!(a.status, 503, "{operation}: {}", a.json);
+        let message = a.json["message"].as_str().unwrap_or_default();
+        for text in aws_text {
+            assert!(!message.contains(text), "{operation}: {message}");
+        }
+        assert!(
+            message.contains(what) || message.contains("retry"),
+            "{operation}: says what failed or what to do: {message}"
+        );
+        assert!(a.retry_after.is_some(), "{operation}: Retry-After");
+    }
+    assert!(
+        matches!(link().await.status, 200 | 201),
+        "works once AWS is back"
+    );
+}
