@@ -572,11 +572,17 @@ pub async fn save_link(
                 linked_by: req.sub.clone(),
                 history: vec![],
             });
-            // Forget what was synced before: re-enabling catches up at once.
+            // Forget what was synced before: re-enabling writes the newest value even if
+            // the secret was edited meanwhile. But the secret may still hold the release
+            // synced before the opt-out: keep it as the floor (the write-ahead's
+            // `writing_version`), so a late delivery of an older release can never write
+            // over it (the simulation found that: seed 87). Versions are the app's, and a
+            // link only comes back in its own app's record.
             link.status = LinkStatus::Active;
             link.config_var = req.config_var.clone();
             link.app_name = app_name.to_owned();
             link.fingerprint = None;
+            link.writing_version = link.writing_version.max(link.last_release_version);
             link.last_release_version = None;
             link.last_error = None;
             link.linked_at = now;

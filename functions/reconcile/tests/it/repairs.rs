@@ -378,3 +378,61 @@ async fn current(w: &World, apps: &[App], envs: &[String]) -> usize {
     }
     n
 }
+
+/// Found by the simulation (seed 87), through the real routes: opt out, link again while
+/// DynamoDB fails (the link is saved, its first sync is not), then a late delivery of a
+/// release older than the one synced before the opt-out. The secret must not move back
+/// to it: the re-link keeps the release synced before as its floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_relink_whose_first_sync_failed_then_a_late_older_delivery_never_moves_the_secret_back()
+ {
+    let w = world().await;
+    w.stack.heroku.set_delivery_mode(DeliveryMode::Hold);
+    w.stack.heroku.rotate_credentials(&w.app);
+    let late = w.stack.heroku.take_held().remove(0);
+    w.stack.heroku.rotate_credentials(&w.app);
+    let newer = w.stack.heroku.take_held().remove(0);
+    assert!(late.version < newer.version);
+    let send = |d: &fake_heroku::HeldDelivery| {
+        let mut req = reqwest::Client::new().post(&d.url).body(d.body.clone());
+        for (k, v) in &d.headers {
+            if !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("host") {
+                req = req.header(k, v);
+            }
+        }
+        req.send()
+    };
+    assert_eq!(send(&newer).await.unwrap().status().as_u16(), 204);
+    let synced = w.env().await.unwrap();
+    assert_eq!(synced, w.heroku_url());
+
+    let c = local::client::Client::new(&w.stack, "user-1", PROJECT, &[]);
+    let path = format!("/projects/{PROJECT}/env-vars/{ENV_VAR}/heroku-sync");
+    assert_eq!(c.call("DELETE", &path, None).await.status, 204);
+    // The re-link's first sync fails taking the app's lease (DynamoDB, both of the SDK's
+    // attempts): after the link is saved, before any write could start.
+    w.stack.proxy.fail_once_after("PutItem", 0, 500, 2);
+    let relinked = c
+        .call(
+            "PUT",
+            &path,
+            Some(r#"{"app":"sample-app","config_var":"DATABASE_URL"}"#),
+        )
+        .await;
+    w.stack.proxy.clear();
+    assert_eq!(relinked.status, 503, "{}", relinked.json);
+    assert!(
+        w.link().await.is_active(),
+        "the link was saved: {}",
+        relinked.json
+    );
+
+    // Heroku redelivers the older release at last.
+    let answer = send(&late).await.unwrap().status().as_u16();
+    assert!(answer < 300, "{answer}");
+    assert_eq!(
+        w.env().await.unwrap(),
+        synced,
+        "never the older release's value"
+    );
+}
