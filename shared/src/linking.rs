@@ -409,12 +409,23 @@ const SAVE_BUDGET: Duration = Duration::from_secs(8);
 /// Links `req.env_var` to `req.config_var` of `req.app`, subscribes to the app's
 /// releases, and writes the current value at once.
 pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError> {
-    let token = svc.tokens.access_token(&req.project).await?;
-    let app = svc
-        .heroku
-        .app(&token, &req.app)
-        .await
-        .map_err(|e| heroku_error(e, "the Heroku app"))?;
+    // The first call proves the token: a 401 (revoked early, or expired sooner than it
+    // said) refreshes it once, and every later call of this request uses the one that
+    // worked. Without this a stale token answered "reconnect" to a grant still good.
+    let cached = svc.tokens.access_token(&req.project).await?;
+    let (app, token) = match svc.heroku.app(&cached, &req.app).await {
+        Ok(app) => (app, cached),
+        Err(HerokuError::Unauthorized) => {
+            let fresh = svc.tokens.refresh(&req.project, &cached).await?;
+            let app = svc
+                .heroku
+                .app(&fresh, &req.app)
+                .await
+                .map_err(|e| heroku_error(e, "the Heroku app"))?;
+            (app, fresh)
+        }
+        Err(e) => return Err(heroku_error(e, "the Heroku app")),
+    };
     let app_id = AppId::parse(&app.id).map_err(|e| LinkError::Internal(e.to_string()))?;
     let newest = svc
         .heroku

@@ -717,3 +717,27 @@ async fn given_aws_failing_then_callers_see_what_to_do_and_never_aws_text() {
         "works once AWS is back"
     );
 }
+
+/// A stored access token Heroku no longer accepts (expired sooner than it said, or
+/// invalidated) is refreshed once by PUT link, not answered "reconnect".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_stale_access_token_when_linking_then_it_is_refreshed_and_the_link_made() {
+    let (s, user, c) = connected().await;
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.heroku.expire_access_tokens(&user);
+
+    let a = c
+        .call(
+            "PUT",
+            "/projects/p1/env-vars/PG_DATABASE_URL/heroku-sync",
+            Some(r#"{"app":"shop","config_var":"DATABASE_URL"}"#),
+        )
+        .await;
+
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(
+        s.env_value("p1", "PG_DATABASE_URL").await,
+        s.heroku.config_var(&app, "DATABASE_URL")
+    );
+}
