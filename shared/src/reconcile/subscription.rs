@@ -55,6 +55,23 @@ impl Reconciler<'_> {
             .or_else(|| record.subscription.as_ref().and_then(|s| s.url.clone()))
     }
 
+    /// PATCHes one webhook with `body` under `project`'s token (refreshed once on a 401).
+    /// The outer `Err` is transient; `Ok(Err(reason))` is Heroku refusing for good.
+    async fn patch_webhook(
+        &self,
+        project: &ProjectId,
+        app: &str,
+        webhook_id: &str,
+        body: &WebhookRequest<'_>,
+    ) -> Result<Result<Webhook, String>, SyncError> {
+        self.sync
+            .with_token(project, |token| {
+                let hooks = self.hooks;
+                async move { hooks.update_webhook(&token, app, webhook_id, body).await }
+            })
+            .await
+    }
+
     /// The current signing key, at most a few minutes old (`fresh`: read now).
     async fn key(&self, fresh: bool) -> Result<Key, SyncError> {
         let max_age = if fresh { Duration::ZERO } else { KEY_MAX_AGE };
@@ -109,15 +126,7 @@ impl Reconciler<'_> {
         let (hook, what) = match recorded {
             // Ours, changed at Heroku: put it back.
             Some(w) => {
-                let id = w.id.clone();
-                let hook = self
-                    .sync
-                    .with_token(project, |token| {
-                        let (hooks, app, id, body) =
-                            (self.hooks, app.clone(), id.clone(), body.clone());
-                        async move { hooks.update_webhook(&token, &app, &id, &body).await }
-                    })
-                    .await?;
+                let hook = self.patch_webhook(project, &app, &w.id, &body).await?;
                 (
                     hook,
                     "the webhook subscription had been changed at Heroku; restored",
@@ -134,16 +143,7 @@ impl Reconciler<'_> {
                     .await?
                     .unwrap_or_default();
                 let hook = match existing.iter().find(|w| w.url == url) {
-                    Some(w) => {
-                        let id = w.id.clone();
-                        self.sync
-                            .with_token(project, |token| {
-                                let (hooks, app, id, body) =
-                                    (self.hooks, app.clone(), id.clone(), body.clone());
-                                async move { hooks.update_webhook(&token, &app, &id, &body).await }
-                            })
-                            .await?
-                    }
+                    Some(w) => self.patch_webhook(project, &app, &w.id, &body).await?,
                     None => {
                         self.sync
                             .with_token(project, |token| {
@@ -214,16 +214,7 @@ impl Reconciler<'_> {
         };
         let app = record.app_id.to_string();
         let patched = self
-            .sync
-            .with_token(project, |token| {
-                let (hooks, app, id, body) = (
-                    self.hooks,
-                    app.clone(),
-                    sub.webhook_id.clone(),
-                    body.clone(),
-                );
-                async move { hooks.update_webhook(&token, &app, &id, &body).await }
-            })
+            .patch_webhook(project, &app, &sub.webhook_id, &body)
             .await?;
         match patched {
             Ok(_) => {
