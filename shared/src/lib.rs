@@ -19,6 +19,7 @@ pub mod optout;
 pub mod pending;
 pub mod ports;
 pub mod reconcile;
+mod rmw;
 pub mod services;
 pub mod signing;
 pub mod sync;

@@ -7,9 +7,8 @@ use crate::domain::{
 };
 use crate::heroku::{AccessToken, HerokuError, TokenGrant, WebhookRequest};
 use crate::http::ApiError;
-use crate::ports::{
-    AppStore, DirectoryEntry, Guard, HerokuApi, IntegrationStore, ReconcileIndex, Saved, StoreError,
-};
+use crate::ports::{AppStore, DirectoryEntry, Guard, HerokuApi, ReconcileIndex, Saved, StoreError};
+use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::services::Services;
 use crate::signing::KeyError;
 use crate::sync::{SyncError, SyncReport, SyncRequest, Target};
@@ -292,28 +291,27 @@ pub async fn record_connection(
     connect_grant(svc, project, owner_sub, &tokens, &identity).await
 }
 
-/// Read-modify-write of the integration with optimistic concurrency (creating it if
-/// absent); returns it as saved.
+/// Read-modify-write of the integration (creating it if absent); returns it as saved.
 pub(crate) async fn update_integration(
     svc: &Services,
     project: &ProjectId,
     mut change: impl FnMut(&mut Integration),
 ) -> Result<Integration, LinkError> {
-    for _ in 0..20 {
-        let current = svc.store.load_integration(project).await?;
-        let expected = current.as_ref().map(|i| i.generation);
-        let mut integration = current.unwrap_or_else(|| Integration::new(project.clone()));
-        change(&mut integration);
-        if let Saved::Ok { generation } = svc.store.save_integration(&integration, expected).await?
-        {
-            integration.generation = generation;
-            return Ok(integration);
+    let updated =
+        rmw::update_integration(svc.store.as_ref(), project, Backoff::Tries(20), |current| {
+            change(current.get_or_insert_with(|| Integration::new(project.clone())));
+            Edit::Save(())
+        })
+        .await?;
+    match updated {
+        Updated::Done((_, Some(saved))) => Ok(saved),
+        Updated::Done((_, None)) | Updated::Absent => {
+            Err(LinkError::Internal("the integration was not saved".into()))
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        Updated::Exhausted => Err(LinkError::Unavailable(
+            "the integration kept changing; retry".into(),
+        )),
     }
-    Err(LinkError::Unavailable(
-        "the integration kept changing; retry".into(),
-    ))
 }
 
 /// Refuses a link that would make more than `LINKS_PER_PROJECT` of the project's env vars
@@ -541,8 +539,10 @@ pub async fn save_link(
         .and_then(|r| r.subscription);
     let subscription = ensure_subscription(svc, req, token, app_id, existing_sub).await?;
 
-    let started = tokio::time::Instant::now();
-    let mut pause = Duration::from_millis(20);
+    // Not `rmw::update_app`: the record may not exist yet (it is created under
+    // `Guard::New`), it is saved together with the directory entry, and a conflict may mean
+    // the env var was linked elsewhere meanwhile, which is an answer rather than a retry.
+    let mut retry = Backoff::Within(SAVE_BUDGET).start();
     let outcome = loop {
         let now = svc.clock.now();
         let current = svc.store.load_app(app_id).await?;
@@ -626,13 +626,11 @@ pub async fn save_link(
                         req.env_var
                     )));
                 }
-                if started.elapsed() > SAVE_BUDGET {
+                if !retry.again().await {
                     return Err(LinkError::Unavailable(
                         "the app is busy syncing; try again".into(),
                     ));
                 }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(250));
             }
         }
     };
@@ -644,26 +642,23 @@ pub async fn save_link(
 
 /// Removes a link that moved to another app from its old app's record.
 async fn detach(svc: &Services, app: &AppId, key: &LinkKey) -> Result<(), LinkError> {
-    for _ in 0..20 {
-        let Some(mut record) = svc.store.load_app(app).await? else {
-            return Ok(());
-        };
-        if record.links.remove(key).is_none() {
-            return Ok(());
-        }
-        record.set_lease(None);
-        let guard = Guard::Unleased {
-            generation: record.generation,
-            now_ms: svc.clock.now_ms(),
-        };
-        if let Saved::Ok { .. } = svc.store.save_app(&record, guard).await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let updated = rmw::update_app(
+        svc.store.as_ref(),
+        svc.clock.as_ref(),
+        app,
+        Backoff::Tries(20),
+        |record, _| match record.links.remove(key) {
+            Some(_) => Edit::Save(()),
+            None => Edit::Keep(()),
+        },
+    )
+    .await?;
+    match updated {
+        Updated::Done(()) | Updated::Absent => Ok(()),
+        Updated::Exhausted => Err(LinkError::Unavailable(
+            "could not detach the old link; try again".into(),
+        )),
     }
-    Err(LinkError::Unavailable(
-        "could not detach the old link; try again".into(),
-    ))
 }
 
 /// Our webhook subscription on the app: the recorded one if Heroku still has it, else one

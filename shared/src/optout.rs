@@ -13,7 +13,8 @@ use crate::domain::{
 };
 use crate::heroku::HerokuError;
 use crate::linking::{LinkError, update_integration};
-use crate::ports::{AppStore, Guard, IntegrationStore, Saved};
+use crate::ports::{AppStore, IntegrationStore};
+use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::services::Services;
 use std::time::Duration;
 
@@ -50,64 +51,54 @@ async fn stop_link(
     status: LinkStatus,
     detail: &str,
 ) -> Result<Stop, LinkError> {
-    let started = tokio::time::Instant::now();
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let Some(mut record) = svc.store.load_app(app).await? else {
-            return Ok(Stop::NotLinked);
-        };
-        let Some(link) = record.links.get_mut(key) else {
-            return Ok(Stop::NotLinked);
-        };
-        if link.status != LinkStatus::Active {
-            return Ok(Stop::AlreadyStopped);
-        }
-        let now = svc.clock.now();
-        link.status = status;
-        link.record(HistoryEntry {
-            at: now,
-            kind: if status == LinkStatus::OptedOut {
-                HistoryKind::OptedOut
+    let updated = rmw::update_app_then(
+        svc.store.as_ref(),
+        svc.clock.as_ref(),
+        app,
+        Backoff::Within(LEASE_WAIT),
+        |record, now| {
+            let Some(link) = record.links.get_mut(key) else {
+                return Edit::Keep(Stop::NotLinked);
+            };
+            if link.status != LinkStatus::Active {
+                return Edit::Keep(Stop::AlreadyStopped);
+            }
+            link.status = status;
+            link.record(HistoryEntry {
+                at: now,
+                kind: if status == LinkStatus::OptedOut {
+                    HistoryKind::OptedOut
+                } else {
+                    HistoryKind::Disconnected
+                },
+                release_version: link.last_release_version,
+                detail: Some(detail.to_owned()),
+            });
+            // No active link left: nobody needs the subscription any more.
+            Edit::Save(Stop::Now(if record.has_active_links() {
+                None
             } else {
-                HistoryKind::Disconnected
-            },
-            release_version: link.last_release_version,
-            detail: Some(detail.to_owned()),
-        });
-        // No active link left: nobody needs the subscription any more.
-        let subscription = if record.has_active_links() {
-            None
-        } else {
-            record.subscription.take()
-        };
-        if let Some(sub) = &subscription {
-            add_cleanup(
-                svc,
-                project,
-                vec![Cleanup::DeleteWebhook {
+                record.subscription.take()
+            }))
+        },
+        |stop| {
+            let work = match stop {
+                Stop::Now(Some(sub)) => vec![Cleanup::DeleteWebhook {
                     app_id: app.clone(),
                     webhook_id: sub.webhook_id.clone(),
                 }],
-            )
-            .await?;
-        }
-        let guard = Guard::Unleased {
-            generation: record.generation,
-            now_ms: svc.clock.now_ms(),
-        };
-        record.set_lease(None);
-        match svc.store.save_app(&record, guard).await? {
-            Saved::Ok { .. } => return Ok(Stop::Now(subscription)),
-            Saved::Conflict if started.elapsed() < LEASE_WAIT => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(250));
-            }
-            Saved::Conflict => {
-                return Err(LinkError::Unavailable(
-                    "a sync of this app is still running; retry".into(),
-                ));
-            }
-        }
+                _ => vec![],
+            };
+            add_cleanup(svc, project, work)
+        },
+    )
+    .await?;
+    match updated {
+        Updated::Done(stop) => Ok(stop),
+        Updated::Absent => Ok(Stop::NotLinked),
+        Updated::Exhausted => Err(LinkError::Unavailable(
+            "a sync of this app is still running; retry".into(),
+        )),
     }
 }
 

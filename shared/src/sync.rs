@@ -22,6 +22,7 @@ use crate::ports::{
     AppStore, EnvVarSink, EnvVarSynced, EventPublisher, Guard, HerokuApi, PublishError, Saved,
     SecretVersion, StoreError, VaultError,
 };
+use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::tokens::{TokenError, TokenManager};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -188,8 +189,9 @@ impl SyncContext {
         // Config vars as of `version`, fetched once per project (each has its own token).
         let mut fetched: BTreeMap<ProjectId, Fetched> = BTreeMap::new();
         let mut transient: Option<SyncError> = None;
-        let started = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(20);
+        // Only the wait for another sync's lease is shared with `rmw`: this loop takes a
+        // lease of its own and writes under it, which no plain read-modify-write does.
+        let mut lease_wait = Backoff::Within(self.settings.wait_budget).start();
         let mut rounds = 0;
         loop {
             // Every round follows someone else's save; past this many, something keeps
@@ -217,7 +219,7 @@ impl SyncContext {
             }
             if let Some(lease) = record.live_lease(now_ms) {
                 // Someone is writing right now; wait for them, then decide afresh.
-                if started.elapsed() >= self.settings.wait_budget {
+                if !lease_wait.again().await {
                     return Err(SyncError::Transient {
                         reason: "another sync of this app is still running".into(),
                         retry_after: Duration::from_secs(
@@ -225,8 +227,6 @@ impl SyncContext {
                         ),
                     });
                 }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(250));
                 record = self.reload(&req.app_id).await?;
                 continue;
             }
@@ -424,31 +424,33 @@ impl SyncContext {
         project: Option<&ProjectId>,
         reason: String,
     ) -> Result<(), SyncError> {
-        for _ in 0..5 {
-            let mut record = self.reload(&app).await?;
-            let now = self.clock.now();
-            let keys: Vec<LinkKey> = record
-                .active_links()
-                .filter(|l| only.as_ref().is_none_or(|k| *k == l.key()))
-                .filter(|l| project.is_none_or(|p| *p == l.project_id))
-                .map(Link::key)
-                .collect();
-            for key in keys {
-                if let Some(link) = record.links.get_mut(&key) {
-                    note_error(link, &reason, now, None);
+        // At once and five times at most, then given up: this note rides on the
+        // answer to a delivery, and the next sync that meets the failure notes it again.
+        let updated = rmw::update_app(
+            self.apps.as_ref(),
+            self.clock.as_ref(),
+            &app,
+            Backoff::AtOnce(5),
+            |record, now| {
+                let keys: Vec<LinkKey> = record
+                    .active_links()
+                    .filter(|l| only.as_ref().is_none_or(|k| *k == l.key()))
+                    .filter(|l| project.is_none_or(|p| *p == l.project_id))
+                    .map(Link::key)
+                    .collect();
+                for key in keys {
+                    if let Some(link) = record.links.get_mut(&key) {
+                        note_error(link, &reason, now, None);
+                    }
                 }
-            }
-            // As in the no-write path: an expired lease's holder must not commit over this.
-            record.set_lease(None);
-            let guard = Guard::Unleased {
-                generation: record.generation,
-                now_ms: self.clock.now_ms(),
-            };
-            if let Saved::Ok { .. } = self.apps.save_app(&record, guard).await? {
-                return Ok(());
-            }
+                Edit::Save(())
+            },
+        )
+        .await?;
+        match updated {
+            Updated::Done(()) | Updated::Exhausted => Ok(()),
+            Updated::Absent => Err(SyncError::Internal(format!("app record {app} vanished"))),
         }
-        Ok(())
     }
 
     /// Runs `call` with the project's token, refreshing once on a 401. The outer `Err` is

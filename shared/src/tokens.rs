@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::domain::{IntegrationStatus, ProjectId};
 use crate::heroku::{AccessToken, HerokuError, TokenGrant};
 use crate::ports::{HerokuOAuth, IntegrationStore, Saved, SecretVault, StoreError, VaultError};
+use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::signing::{CachedSecret, KeyError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -277,37 +278,37 @@ impl TokenManager {
         project: &ProjectId,
         tokens: &StoredTokens,
     ) -> Result<(), TokenError> {
-        let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
-        let mut pause = Duration::from_millis(25);
-        loop {
-            let Some(mut integration) = self.integrations.load_integration(project).await? else {
+        let taken = rmw::update_integration(
+            self.integrations.as_ref(),
+            project,
+            Backoff::Within(REFRESH_WAIT),
+            |current| {
                 // Never connected: no refresh can be running.
-                return self.store(project, tokens).await;
-            };
-            let now_ms = self.clock.now_ms();
-            if integration
-                .refresh_until_ms
-                .is_none_or(|until| until <= now_ms)
-            {
-                let expected = integration.generation;
+                let Some(integration) = current else {
+                    return Edit::Keep(false);
+                };
+                let now_ms = self.clock.now_ms();
+                if integration
+                    .refresh_until_ms
+                    .is_some_and(|until| until > now_ms)
+                {
+                    return Edit::Wait;
+                }
                 integration.refresh_owner = Some(uuid::Uuid::new_v4().to_string());
                 integration.refresh_until_ms = Some(now_ms + REFRESH_LEASE.as_millis() as i64);
-                if let Saved::Ok { .. } = self
-                    .integrations
-                    .save_integration(&integration, Some(expected))
-                    .await?
-                {
-                    self.forget(project);
-                    return self.store(project, tokens).await;
-                }
+                Edit::Save(true)
+            },
+        )
+        .await?;
+        match taken {
+            Updated::Done((true, _)) => {
+                self.forget(project);
+                self.store(project, tokens).await
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(TokenError::Transient(
-                    "a token refresh is still running; retry".into(),
-                ));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(400));
+            Updated::Done((false, _)) | Updated::Absent => self.store(project, tokens).await,
+            Updated::Exhausted => Err(TokenError::Transient(
+                "a token refresh is still running; retry".into(),
+            )),
         }
     }
 
@@ -342,8 +343,9 @@ impl TokenManager {
         failed: &AccessToken,
     ) -> Result<AccessToken, TokenError> {
         self.forget(project);
-        let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
-        let mut pause = Duration::from_millis(25);
+        // Not `rmw::update_integration`: each round first re-reads the tokens, since
+        // another container's refresh may have finished and then no lease is needed.
+        let mut retry = Backoff::Within(REFRESH_WAIT).start();
         loop {
             // Someone else may have refreshed already: their token is as good as ours.
             let stored = self.load(project).await?.ok_or(TokenError::NotConnected)?;
@@ -377,13 +379,11 @@ impl TokenManager {
                         .await;
                 }
             }
-            if tokio::time::Instant::now() >= deadline {
+            if !retry.again().await {
                 return Err(TokenError::Transient(
                     "another token refresh is still running".into(),
                 ));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(400));
         }
     }
 

@@ -5,7 +5,7 @@ use super::subscription::Checked;
 use super::{AppOutcome, Reconciler};
 use crate::domain::{AppId, AppRecord, Link, ProjectId, Repair, Subscription, Timestamp};
 use crate::heroku::Release;
-use crate::ports::{Guard, Saved};
+use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::sync::{SyncError, SyncRequest, Target};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -334,39 +334,36 @@ impl Reconciler<'_> {
         Ok(())
     }
 
-    /// Read-modify-write of the app record under the usual guard (no live lease).
+    /// Read-modify-write of the app record under the usual guard (no live lease); a
+    /// change that changes nothing is not saved.
     pub(super) async fn update_record(
         &self,
         app: &AppId,
         change: impl Fn(&mut AppRecord, Timestamp),
     ) -> Result<(), SyncError> {
-        for _ in 0..10 {
-            let Some(mut record) = self.sync.apps.load_app(app).await? else {
-                return Ok(());
-            };
-            let now_ms = self.sync.clock.now_ms();
-            if record.live_lease(now_ms).is_some() {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-            let before = record.clone();
-            change(&mut record, self.sync.clock.now());
-            if record == before {
-                return Ok(());
-            }
-            record.set_lease(None);
-            let guard = Guard::Unleased {
-                generation: record.generation,
-                now_ms,
-            };
-            if let Saved::Ok { .. } = self.sync.apps.save_app(&record, guard).await? {
-                return Ok(());
-            }
+        let updated = rmw::update_app(
+            self.sync.apps.as_ref(),
+            self.sync.clock.as_ref(),
+            app,
+            Backoff::Tries(10),
+            |record, now| {
+                let before = record.clone();
+                change(record, now);
+                if *record == before {
+                    Edit::Keep(())
+                } else {
+                    Edit::Save(())
+                }
+            },
+        )
+        .await?;
+        match updated {
+            Updated::Done(()) | Updated::Absent => Ok(()),
+            Updated::Exhausted => Err(SyncError::Transient {
+                reason: "the app's record kept changing".into(),
+                retry_after: std::time::Duration::from_secs(5),
+            }),
         }
-        Err(SyncError::Transient {
-            reason: "the app's record kept changing".into(),
-            retry_after: std::time::Duration::from_secs(5),
-        })
     }
 }
 
