@@ -400,6 +400,17 @@ fn fault_from_json(body: &serde_json::Map<String, Value>) -> Result<Fault, ApiEr
         f.delay =
             Duration::from_millis(v.as_u64().ok_or_else(|| bad("delay_ms must be a number"))?);
     }
+    if let Some(v) = body.get("rate").filter(|v| !v.is_null()) {
+        let share = v
+            .as_f64()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| bad("rate must be a number from 0 to 1"))?;
+        let seed = match body.get("seed").filter(|v| !v.is_null()) {
+            None => 0,
+            Some(v) => v.as_u64().ok_or_else(|| bad("seed must be a number"))?,
+        };
+        f = f.rate(share, seed);
+    }
     if let Some(v) = body.get("times").filter(|v| !v.is_null()) {
         f.times = Some(
             v.as_u64()

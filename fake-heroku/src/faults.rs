@@ -17,6 +17,34 @@ pub struct Fault {
     pub delay: Duration,
     /// How many matching requests it applies to; `None` until cleared.
     pub times: Option<u32>,
+    /// Applies to only this share of the matching requests, chosen by a seeded sequence
+    /// (the n-th match is hit or not, whatever the timing): a flaky service for soaks.
+    /// Unchosen requests pass to the next fault and do not count against `times`.
+    pub rate: Option<Rate>,
+}
+
+/// A share of requests, drawn from a sequence fixed by `seed`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub share: f64,
+    pub seed: u64,
+}
+
+impl Rate {
+    /// Whether the `n`-th matching request is hit: splitmix64 of (seed, n) against the
+    /// share, so a run replays exactly from its seed.
+    pub fn hits(&self, n: u64) -> bool {
+        Rate::uniform(self.seed, n) < self.share
+    }
+
+    /// The `n`-th draw in [0, 1) of the sequence `seed` fixes (splitmix64).
+    pub fn uniform(seed: u64, n: u64) -> f64 {
+        let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Handle to an injected fault, for [`crate::FakeHeroku::clear_fault`].
@@ -34,6 +62,7 @@ impl Fault {
             headers: Vec::new(),
             delay: Duration::ZERO,
             times: None,
+            rate: None,
         }
     }
 
@@ -55,6 +84,12 @@ impl Fault {
 
     pub fn times(mut self, n: u32) -> Fault {
         self.times = Some(n);
+        self
+    }
+
+    /// Only `share` (0..=1) of the matching requests, chosen by a sequence fixed by `seed`.
+    pub fn rate(mut self, share: f64, seed: u64) -> Fault {
+        self.rate = Some(Rate { share, seed });
         self
     }
 
@@ -82,7 +117,8 @@ impl Fault {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     next_id: u64,
-    active: Vec<(FaultId, Fault)>,
+    /// Each fault with how many requests it has matched (the draw's index for a rate).
+    active: Vec<(FaultId, Fault, u64)>,
 }
 
 impl Faults {
@@ -90,13 +126,13 @@ impl Faults {
         self.next_id += 1;
         let id = FaultId(self.next_id);
         if fault.times != Some(0) {
-            self.active.push((id, fault));
+            self.active.push((id, fault, 0));
         }
         id
     }
 
     pub(crate) fn remove(&mut self, id: FaultId) {
-        self.active.retain(|(i, _)| *i != id);
+        self.active.retain(|(i, _, _)| *i != id);
     }
 
     pub(crate) fn clear(&mut self) {
@@ -105,10 +141,13 @@ impl Faults {
 
     /// The fault for this request, if any, counting it against the fault's `times`.
     pub(crate) fn take(&mut self, method: &Method, path: &str) -> Option<Fault> {
-        let idx = self
-            .active
-            .iter()
-            .position(|(_, f)| f.matches(method, path))?;
+        let idx = self.active.iter_mut().position(|(_, f, seen)| {
+            if !f.matches(method, path) {
+                return false;
+            }
+            *seen += 1;
+            f.rate.is_none_or(|r| r.hits(*seen))
+        })?;
         let fault = self.active[idx].1.clone();
         if let Some(n) = &mut self.active[idx].1.times {
             *n -= 1;
@@ -136,5 +175,32 @@ mod tests {
         );
         assert!(faults.take(&Method::GET, "/apps").is_some());
         assert!(faults.take(&Method::GET, "/apps").is_none());
+    }
+
+    #[test]
+    fn a_fault_with_a_rate_hits_that_share_and_replays_from_its_seed() {
+        let draw = |seed| {
+            let mut faults = Faults::default();
+            faults.add(Fault::status("/apps", 503).rate(0.2, seed));
+            (0..10_000)
+                .map(|_| faults.take(&Method::GET, "/apps/x").is_some())
+                .collect::<Vec<_>>()
+        };
+        let hits = draw(7).iter().filter(|h| **h).count();
+        assert!((1_800..2_200).contains(&hits), "{hits} of 10,000");
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+    }
+
+    #[test]
+    fn a_request_a_rate_passes_over_reaches_the_next_fault_without_spending_times() {
+        let mut faults = Faults::default();
+        faults.add(Fault::status("/apps", 503).rate(0.0, 1).times(1));
+        faults.add(Fault::status("/apps", 429));
+        assert_eq!(
+            faults.take(&Method::GET, "/apps").map(|f| f.status),
+            Some(429)
+        );
+        assert_eq!(faults.active[0].1.times, Some(1));
     }
 }

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 pub use api::API_ROUTES;
 pub use axum::http::Method;
-pub use faults::{Fault, FaultId};
+pub use faults::{Fault, FaultId, Rate};
 pub use types::{
     Addon, App, AuthorizationInfo, AuthorizeDecision, DeliveryInfo, DeliveryMode, HeldDelivery,
     Release, RequestRecord, Tokens, User, WebhookInfo,

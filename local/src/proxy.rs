@@ -1,7 +1,9 @@
 //! A fault-injecting HTTP proxy in front of moto: adds a fixed delay per call (benches),
-//! fails chosen AWS operations with a status (tests), or black-holes every call so the
-//! SDK times out as if the service were unreachable. Counts calls per operation, refused
-//! conditional writes, and how many requests were at moto at once.
+//! fails chosen AWS operations with a status (tests), fails a seeded share of every call
+//! — some before moto, some after moto applied them (soaks) — or black-holes every call so
+//! the SDK times out as if the service were unreachable. Counts calls per operation,
+//! refused conditional writes, and how many requests were at moto at once; records the
+//! bodies of chosen operations moto applied, in the order it applied them.
 //!
 //! It also orders requests on their way to moto. moto_server handles requests on threads
 //! and does not lock around a conditional write's check and put, so two racing conditional
@@ -49,6 +51,29 @@ struct Rules {
     /// Operation → (calls of it still to let through, status for the ones after, how
     /// many): a failure at an exact point of a sequence of writes.
     fail_once: BTreeMap<String, (usize, u16, usize)>,
+    flaky: Option<Flaky>,
+    /// Operations whose applied requests are recorded (see [`FaultProxy::applied`]).
+    record: BTreeSet<String>,
+}
+
+/// A flaky AWS: `share` of all calls fail, chosen by a sequence fixed by `seed` over the
+/// calls in arrival order. Of those, `landed` (0..=1) reach moto first and only the answer
+/// is lost — a call that timed out after succeeding, which the client cannot tell from
+/// one that never arrived. Failures answer 500 `InternalFailure`, which the SDK retries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Flaky {
+    pub share: f64,
+    pub landed: f64,
+    pub seed: u64,
+}
+
+/// What the flaky rule did since the last reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlakyCounts {
+    /// Answered 500 without reaching moto.
+    pub refused: usize,
+    /// Applied at moto, then answered 500.
+    pub landed: usize,
 }
 
 #[derive(Default)]
@@ -57,6 +82,10 @@ struct Inner {
     /// Kept apart from the rules: `clear()` ends faults, not the ordering of a test.
     serialisation: Mutex<Serialisation>,
     calls: Mutex<BTreeMap<String, usize>>,
+    /// Every call ever seen: the flaky rule's draw index.
+    seq: std::sync::atomic::AtomicU64,
+    flaky: Mutex<FlakyCounts>,
+    applied: Mutex<Vec<(String, Bytes)>>,
     /// Answers that refused a conditional write (`ConditionalCheckFailed`, also inside a
     /// cancelled transaction): how a race test proves its writes really collided.
     condition_failures: AtomicUsize,
@@ -227,6 +256,28 @@ impl FaultProxy {
             .insert(operation.to_owned(), (skip, status, times));
     }
 
+    /// Fails a seeded share of every call from now on (`None` ends it); see [`Flaky`].
+    pub fn set_flaky(&self, flaky: Option<Flaky>) {
+        lock(&self.inner.rules).flaky = flaky;
+    }
+
+    /// What the flaky rule did since the last reset.
+    pub fn flaky_counts(&self) -> FlakyCounts {
+        *lock(&self.inner.flaky)
+    }
+
+    /// Records the body of every `operation` call moto applies from now on (answered 2xx
+    /// by moto, whatever the client was told), in the order moto applied them as long as
+    /// the serialisation keeps writes to one item or secret apart.
+    pub fn record(&self, operation: &str) {
+        lock(&self.inner.rules).record.insert(operation.to_owned());
+    }
+
+    /// The recorded calls (operation, body) since the last reset, in order.
+    pub fn applied(&self) -> Vec<(String, Bytes)> {
+        lock(&self.inner.applied).clone()
+    }
+
     /// Ends every fault and delay (the serialisation mode stays).
     pub fn clear(&self) {
         *lock(&self.inner.rules) = Rules::default();
@@ -259,6 +310,8 @@ impl FaultProxy {
     /// Resets the call counts, the refused writes and the concurrency high-water mark.
     pub fn reset_calls(&self) {
         lock(&self.inner.calls).clear();
+        *lock(&self.inner.flaky) = FlakyCounts::default();
+        lock(&self.inner.applied).clear();
         self.inner.condition_failures.store(0, Ordering::SeqCst);
         self.inner.max_at_moto.store(0, Ordering::SeqCst);
     }
@@ -352,24 +405,34 @@ async fn forward(
     if let Some(status) = once {
         rules.fail.insert(op.clone(), status);
     }
+    // Drawn for every call in arrival order, so a run replays from its seed as far as
+    // arrival order does.
+    let n = state.inner.seq.fetch_add(1, Ordering::SeqCst);
+    let flaky = rules.flaky.and_then(|f| {
+        let fails = fake_heroku::Rate {
+            share: f.share,
+            seed: f.seed,
+        }
+        .hits(n);
+        let landed = fake_heroku::Rate {
+            share: f.landed,
+            seed: f.seed ^ 0x5DEE_CE66_D1CE_5EED,
+        }
+        .hits(n);
+        fails.then_some(landed)
+    });
     if rules.blackhole {
         tokio::time::sleep(Duration::from_secs(120)).await;
     }
     if !rules.delay.is_zero() {
         tokio::time::sleep(rules.delay).await;
     }
+    if flaky == Some(false) {
+        lock(&state.inner.flaky).refused += 1;
+        return injected(500);
+    }
     if let Some(status) = rules.fail.get(&op) {
-        let code = if *status == 400 {
-            "ThrottlingException"
-        } else {
-            "ServiceUnavailable"
-        };
-        return (
-            StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            [("content-type", "application/x-amz-json-1.0")],
-            format!(r#"{{"__type":"{code}","message":"injected by the fault proxy"}}"#),
-        )
-            .into_response();
+        return injected(*status);
     }
     let url = format!(
         "{}{}",
@@ -377,6 +440,7 @@ async fn forward(
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
     let admission = state.inner.admit(&op, &body).await;
+    let recorded = rules.record.contains(&op).then(|| body.clone());
     let mut req = state.http.request(method, &url).body(body);
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
@@ -394,7 +458,18 @@ async fn forward(
         Err(e) => Err(e),
     };
     state.inner.at_moto.fetch_sub(1, Ordering::SeqCst);
+    if let (Ok((status, _, _)), Some(body)) = (&answer, recorded)
+        && status.is_success()
+    {
+        // Before the admission is dropped: the next write to this secret or item cannot
+        // have been applied yet, so the log's order is moto's.
+        lock(&state.inner.applied).push((op.clone(), body));
+    }
     drop(admission);
+    if flaky == Some(true) {
+        lock(&state.inner.flaky).landed += 1;
+        return injected(500);
+    }
     match answer {
         Ok((status, headers, bytes)) => {
             if status == StatusCode::BAD_REQUEST
@@ -416,6 +491,21 @@ async fn forward(
         }
         Err(e) => (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response(),
     }
+}
+
+/// An AWS JSON-protocol error answer, as a service under strain gives one.
+fn injected(status: u16) -> Response {
+    let code = match status {
+        400 => "ThrottlingException",
+        500 => "InternalFailure",
+        _ => "ServiceUnavailable",
+    };
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        [("content-type", "application/x-amz-json-1.0")],
+        format!(r#"{{"__type":"{code}","message":"injected by the fault proxy"}}"#),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

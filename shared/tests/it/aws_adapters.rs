@@ -332,3 +332,68 @@ async fn given_aws_unreachable_then_unavailable_within_the_operation_timeout() {
         "both calls reached the black hole: {calls:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_flaky_aws_then_failed_calls_either_never_landed_or_landed_and_are_recorded() {
+    let proxy = local::proxy::FaultProxy::start(moto())
+        .await
+        .expect("proxy");
+    let vault = vault_at(proxy.url()).await;
+    let name = secret_name("flaky");
+    vault
+        .write(&name, &secret("v1"), None)
+        .await
+        .expect("create");
+    proxy.record("PutSecretValue");
+    proxy.reset_calls();
+
+    // Every call fails before moto: the write is refused and nothing lands.
+    proxy.set_flaky(Some(local::proxy::Flaky {
+        share: 1.0,
+        landed: 0.0,
+        seed: 1,
+    }));
+    let err = vault.write(&name, &secret("v2"), None).await.unwrap_err();
+    assert!(matches!(err, VaultError::Unavailable(_)), "{err:?}");
+    let counts = proxy.flaky_counts();
+    assert!(counts.refused >= 1 && counts.landed == 0, "{counts:?}");
+    assert!(proxy.applied().is_empty());
+
+    // Every call lands, then its answer is lost: the caller sees a failure, moto has v3.
+    proxy.set_flaky(Some(local::proxy::Flaky {
+        share: 1.0,
+        landed: 1.0,
+        seed: 1,
+    }));
+    let err = vault.write(&name, &secret("v3"), None).await.unwrap_err();
+    assert!(matches!(err, VaultError::Unavailable(_)), "{err:?}");
+    proxy.set_flaky(None);
+    assert_eq!(read(&vault, &name).await.as_deref(), Some("v3"));
+    let applied = proxy.applied();
+    assert!(!applied.is_empty(), "the landed write is recorded");
+    assert!(
+        applied.iter().all(
+            |(op, body)| op == "PutSecretValue" && String::from_utf8_lossy(body).contains("v3")
+        ),
+        "{applied:?}"
+    );
+    assert!(proxy.flaky_counts().landed >= 1);
+
+    // A share: about that many of many calls fail.
+    proxy.reset_calls();
+    proxy.set_flaky(Some(local::proxy::Flaky {
+        share: 0.3,
+        landed: 0.0,
+        seed: 7,
+    }));
+    for _ in 0..40 {
+        let _ = vault.read(&name).await;
+    }
+    proxy.set_flaky(None);
+    let counts = proxy.flaky_counts();
+    let calls = proxy.total_calls();
+    assert!(
+        counts.refused > 0 && counts.refused < calls,
+        "{counts:?} of {calls}"
+    );
+}
