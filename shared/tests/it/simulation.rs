@@ -11,21 +11,30 @@
 //! - I2: checked after every step, a secret never moves to an older release's value;
 //! - I3: at quiescence, a link shown at release v holds v's value;
 //! - I4: checked after every step, nothing is written to a link's secret after its
-//!   opt-out has answered (until it is linked again).
+//!   opt-out has answered (until it is linked again);
+//! - I5: at quiescence every project's stored refresh token is one Heroku still honours,
+//!   from its newest connection, and the project is not asked to reconnect.
 //!
 //! Opt-outs and re-links are played the way `optout::stop_link` and `linking` change the
 //! record (the same guard, the same fields); a re-link syncs to the newest release as PUT
-//! link does, and at quiescence every active link gets the reconciler's catch-up. Token
-//! refreshes and reconnects are covered by `tokens.rs` (I5 there: no refresh token lost).
+//! link does, and at quiescence every active link gets the reconciler's catch-up.
+//! Deliveries run in two containers (each its own token cache). Heroku stops accepting a
+//! project's access token now and then (the syncs refresh it, racing each other), its
+//! token endpoint fails, and projects reconnect with a new grant the way connecting
+//! stores one (`TokenManager::store_replacing`, then the integration), racing refreshes
+//! of the old grant.
 
 use crate::support::*;
 use async_trait::async_trait;
 use secrecy::SecretString;
 use shared::clock::Clock;
+use shared::domain::IntegrationStatus;
 use shared::domain::{AppId, AppRecord, EnvVarName, ProjectId, Timestamp};
 use shared::heroku::HerokuError;
+use shared::ports::IntegrationStore;
 use shared::ports::{AppStore, DirectoryEntry, EnvVarSink, Guard, Saved, StoreError, VaultError};
 use shared::sync::{SyncContext, SyncError, SyncRequest, Target};
+use shared::tokens::{StoredTokens, TokenManager};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -213,6 +222,102 @@ fn release_of(value: &str) -> u64 {
 }
 
 const LINKS: [(&str, &str); 3] = [("p1", "DB_URL"), ("p2", "DB_URL"), ("p3", "OTHER_URL")];
+const PROJECTS: [&str; 3] = ["p1", "p2", "p3"];
+
+/// One token event, or none: Heroku stops accepting a project's access token (it expired
+/// early, say: the next syncs get a 401 and refresh, racing each other), its token
+/// endpoint fails once, or a project reconnects with a new grant stored the way
+/// connecting stores it while deliveries may be refreshing the old one.
+async fn token_event(
+    trng: &mut Rng,
+    w: &World,
+    containers: &[Arc<SyncContext>; 2],
+    connections: &mut std::collections::BTreeMap<&'static str, String>,
+    grants: &mut u64,
+) -> Result<(), String> {
+    let p = PROJECTS[trng.below(PROJECTS.len() as u64) as usize];
+    match trng.below(10) {
+        0..=3 => {
+            if let Ok(Some(t)) = containers[0].tokens.load(&project(p)).await
+                && let Some(accepted) = lock(&w.heroku.accepted_tokens).as_mut()
+            {
+                accepted.remove(&t.access_token);
+            }
+        }
+        4..=5 => {
+            lock(&w.heroku.refresh_errors).push_back(HerokuError::Unavailable {
+                reason: "injected 503".into(),
+                retry_after: None,
+            });
+        }
+        6..=7 => {
+            *grants += 1;
+            let (access, refresh) = (format!("at-re-{grants}"), format!("rt-re-{grants}"));
+            if let Some(accepted) = lock(&w.heroku.accepted_tokens).as_mut() {
+                accepted.insert(access.clone());
+            }
+            lock(&w.heroku.refresh_tokens).insert(refresh.clone());
+            let tokens = StoredTokens {
+                access_token: access,
+                refresh_token: Some(refresh.clone()),
+                expires_at: None,
+                authorization_id: Some(format!("auth-re-{grants}")),
+                heroku_user_id: Some("heroku-user-1".into()),
+            };
+            reconnect(&containers[trng.below(2) as usize], w, p, &tokens).await?;
+            connections.insert(p, refresh);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A reconnect as connecting does it: the new grant's tokens under the refresh lease,
+/// then the integration connected with the lease released. The user retries an error.
+async fn reconnect(
+    ctx: &SyncContext,
+    w: &World,
+    p: &str,
+    tokens: &StoredTokens,
+) -> Result<(), String> {
+    let project = project(p);
+    let mut last = String::new();
+    for _ in 0..10 {
+        match ctx.tokens.store_replacing(&project, tokens).await {
+            Ok(()) => {
+                last.clear();
+                break;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    if !last.is_empty() {
+        return Err(format!("a reconnect of {p} never succeeded: {last}"));
+    }
+    for _ in 0..20 {
+        let mut integration = w
+            .store
+            .load_integration(&project)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no integration")?;
+        let expected = integration.generation;
+        integration.status = IntegrationStatus::Connected;
+        integration.authorization_id = tokens.authorization_id.clone();
+        integration.last_error = None;
+        integration.refresh_owner = None;
+        integration.refresh_until_ms = None;
+        if let Saved::Ok { .. } = w
+            .store
+            .save_integration(&integration, Some(expected))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(());
+        }
+    }
+    Err(format!("the integration of {p} kept changing"))
+}
 
 /// The link's status as stored (the truth, whatever a faulty answer said).
 async fn is_active(w: &World, key: &shared::domain::LinkKey) -> bool {
@@ -276,7 +381,7 @@ async fn set_active(
 }
 
 /// One schedule. `Err` says which invariant broke, and where.
-async fn schedule(seed: u64) -> Result<(), String> {
+async fn schedule(seed: u64, tokens_play: bool) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let chaos = Arc::new(Mutex::new(Rng::new(seed ^ 0xC4A05)));
     let on = Arc::new(AtomicBool::new(true));
@@ -293,19 +398,45 @@ async fn schedule(seed: u64) -> Result<(), String> {
         rng: chaos.clone(),
         on: on.clone(),
     });
-    let ctx = Arc::new(SyncContext {
-        apps: store.clone(),
-        env: Arc::new(ChaosSink {
-            inner: shared::adapters::SecretsEnvSink::new(w.vault.clone(), w.names.clone()),
-            rng: chaos.clone(),
-            on: on.clone(),
-        }),
-        clock: Arc::new(TokioClock {
-            start: start_time(),
-            origin: tokio::time::Instant::now(),
-        }),
-        ..w.ctx()
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock {
+        start: start_time(),
+        origin: tokio::time::Instant::now(),
     });
+    // Each container has its own token cache over the same vault, store and Heroku.
+    let container = || {
+        let tokens = TokenManager::new(
+            w.vault.clone(),
+            w.store.clone(),
+            w.heroku.clone(),
+            clock.clone(),
+            w.names.clone(),
+            Some(CLIENT_SECRET_ID.to_owned()),
+        );
+        Arc::new(SyncContext {
+            apps: store.clone(),
+            env: Arc::new(ChaosSink {
+                inner: shared::adapters::SecretsEnvSink::new(w.vault.clone(), w.names.clone()),
+                rng: chaos.clone(),
+                on: on.clone(),
+            }),
+            clock: clock.clone(),
+            tokens: Arc::new(tokens),
+            ..w.ctx()
+        })
+    };
+    let ctx = container();
+    let containers = [ctx.clone(), container()];
+    // Heroku accepts only the tokens it issued and has not expired.
+    *lock(&w.heroku.accepted_tokens) = Some(PROJECTS.iter().map(|p| format!("at-{p}")).collect());
+    // Each project's newest connection, by its grant's refresh token.
+    let mut connections: std::collections::BTreeMap<&'static str, String> =
+        PROJECTS.iter().map(|p| (*p, format!("rt-{p}"))).collect();
+    let mut grants = 0;
+    // Token events draw from their own sequence, so the schedules without them (the
+    // named replays below) stay what they were when they failed.
+    let mut trng = Rng::new(seed ^ 0x70C3_E115);
+    // A refresh takes a while at Heroku: the window a reconnect can race it in.
+    *lock(&w.heroku.refresh_delay) = trng.millis(1_500);
 
     let mut newest = 1;
     w.heroku.release(1, &[("DATABASE_URL", &url(1))]);
@@ -363,8 +494,8 @@ async fn schedule(seed: u64) -> Result<(), String> {
                     owed.swap_remove(i);
                 }
                 for _ in 0..copies {
-                    let (ctx, answered, id, app) =
-                        (ctx.clone(), answered.clone(), id.clone(), w.app.clone());
+                    let ctx = containers[trng.below(2) as usize].clone();
+                    let (answered, id, app) = (answered.clone(), id.clone(), w.app.clone());
                     let start = rng.millis(2_000);
                     running.spawn(async move {
                         tokio::time::sleep(start).await;
@@ -437,7 +568,12 @@ async fn schedule(seed: u64) -> Result<(), String> {
                     });
                 }
             }
-            _ => tokio::time::sleep(rng.millis(30_000)).await,
+            _ => {
+                if tokens_play {
+                    token_event(&mut trng, &w, &containers, &mut connections, &mut grants).await?;
+                }
+                tokio::time::sleep(rng.millis(30_000)).await
+            }
         }
         // Heroku redelivers what was not answered 2xx.
         for (v, id, r) in lock(&answered).drain(..) {
@@ -510,6 +646,37 @@ async fn schedule(seed: u64) -> Result<(), String> {
     check_i2("quiescence")?;
     check_i4("quiescence")?;
 
+    for p in PROJECTS {
+        let stored = ctx
+            .tokens
+            .load(&project(p))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or(format!("I5: {p} has no tokens"))?;
+        let refresh = stored
+            .refresh_token
+            .ok_or(format!("I5: {p} has no refresh token"))?;
+        if !lock(&w.heroku.refresh_tokens).contains(&refresh) {
+            return Err(format!("I5: {p}'s stored refresh token {refresh} is spent"));
+        }
+        let root = w.heroku.root_of(&refresh);
+        if root != connections[p] {
+            return Err(format!(
+                "I5: {p} holds the grant of connection {root}, its newest is {}",
+                connections[p]
+            ));
+        }
+        let integration = w
+            .store
+            .load_integration(&project(p))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or(format!("I5: {p} has no integration"))?;
+        if integration.status != IntegrationStatus::Connected {
+            return Err(format!("I5: {p} is {:?}", integration.status));
+        }
+    }
+
     let record = w.record().await;
     for (i, ((p, e), key)) in LINKS.iter().zip(&keys).enumerate() {
         if lock(&stopped).contains_key(&i) {
@@ -533,13 +700,13 @@ async fn schedule(seed: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn run(seed: u64) -> Result<(), String> {
+fn run(seed: u64, tokens_play: bool) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("runtime");
-    rt.block_on(schedule(seed))
+    rt.block_on(schedule(seed, tokens_play))
 }
 
 #[test]
@@ -556,7 +723,7 @@ fn sync_invariants_hold_on_every_seeded_schedule() {
     };
     let mut failures = Vec::new();
     for seed in &seeds {
-        if let Err(e) = run(*seed) {
+        if let Err(e) = run(*seed, true) {
             failures.push(format!("seed {seed}: {e}"));
             if failures.len() >= 5 {
                 break;
@@ -580,7 +747,19 @@ fn sync_invariants_hold_on_every_seeded_schedule() {
 #[test]
 fn schedules_that_moved_a_secret_back_before_the_write_ahead_now_hold() {
     for seed in [2, 3, 5, 6, 7, 87] {
-        if let Err(e) = run(seed) {
+        if let Err(e) = run(seed, false) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+/// Schedules where a reconnect raced a refresh of the old grant and, with the new tokens
+/// stored without the refresh lease (`TokenManager::store` instead of `store_replacing`),
+/// the refreshed old grant was written over them (I5). Kept by name.
+#[test]
+fn schedules_where_a_refresh_overwrote_a_reconnect_now_hold() {
+    for seed in [303, 537, 553, 814, 1068] {
+        if let Err(e) = run(seed, true) {
             panic!("seed {seed}: {e}");
         }
     }

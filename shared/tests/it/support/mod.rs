@@ -20,7 +20,7 @@ use shared::ports::{
 };
 use shared::sync::{SyncContext, SyncSettings};
 use shared::tokens::{SecretNames, StoredTokens, TokenManager};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,6 +84,8 @@ pub struct FakeHeroku {
     pub refresh_errors: Mutex<VecDeque<HerokuError>>,
     pub refresh_delay: Mutex<Duration>,
     issued: AtomicUsize,
+    /// Refresh token → the refresh token of the grant it descends from (its connection).
+    lineage: Mutex<HashMap<String, String>>,
 }
 
 impl FakeHeroku {
@@ -123,6 +125,14 @@ impl FakeHeroku {
 
     pub fn reset_calls(&self) {
         lock(&self.calls).clear();
+    }
+
+    /// The refresh token of the connection `refresh` descends from through refreshes.
+    pub fn root_of(&self, refresh: &str) -> String {
+        lock(&self.lineage)
+            .get(refresh)
+            .cloned()
+            .unwrap_or_else(|| refresh.to_owned())
     }
 
     async fn enter(&self, call: Call, token: &AccessToken) -> Result<(), HerokuError> {
@@ -252,6 +262,8 @@ impl HerokuOAuth for FakeHeroku {
         if rotate {
             let refresh = format!("rt-fresh-{n}");
             lock(&self.refresh_tokens).insert(refresh.clone());
+            let root = self.root_of(refresh_token.expose_secret());
+            lock(&self.lineage).insert(refresh.clone(), root);
             Ok(grant(&access, Some(&refresh), 28_800))
         } else {
             Ok(grant(&access, None, 28_800))
