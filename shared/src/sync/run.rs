@@ -192,8 +192,17 @@ impl SyncContext {
             {
                 Saved::Ok { generation } => leased.generation = generation,
                 Saved::Conflict => {
-                    record = self.reload(&req.app_id).await?;
-                    continue;
+                    let fresh = self.reload(&req.app_id).await?;
+                    // A write that landed with its answer lost, retried by the SDK, is
+                    // refused by the condition it had just satisfied: the lease is ours
+                    // (its owner id is new), and waiting it out would stall every
+                    // delivery of the app for the lease's length.
+                    if fresh.lease_owner.as_deref() == Some(owner.as_str()) {
+                        leased.generation = fresh.generation;
+                    } else {
+                        record = fresh;
+                        continue;
+                    }
                 }
             }
 
@@ -224,8 +233,15 @@ impl SyncContext {
             {
                 Ok(Saved::Ok { .. }) => {}
                 Ok(Saved::Conflict) => {
-                    tracing::error!(app_id = %req.app_id, "lease lost before commit; the redelivery will finish");
-                    return Err(SyncError::transient("lease lost before commit"));
+                    // Our commit may have landed with its answer lost (the SDK's retry is
+                    // then refused by the condition it had satisfied): if the record is
+                    // exactly what we committed, it did.
+                    let mut committed = leased.clone();
+                    committed.generation += 1;
+                    if self.apps.load_app(&req.app_id).await.ok().flatten() != Some(committed) {
+                        tracing::error!(app_id = %req.app_id, "lease lost before commit; the redelivery will finish");
+                        return Err(SyncError::transient("lease lost before commit"));
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
