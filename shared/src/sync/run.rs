@@ -7,11 +7,17 @@ use crate::domain::{AppId, AppRecord, Lease, ProjectId, Repair, Timestamp};
 use crate::metrics::SyncMetrics;
 use crate::ports::{Guard, Saved};
 use crate::rmw::Backoff;
+use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How many times one sync re-reads the app record after losing a race before giving up.
 const MAX_ROUNDS: u32 = 50;
+
+/// Config-var reads in flight at once for one sync (one per project linked to the app):
+/// thirty projects read one after another outlast the function's timeout; all at once
+/// would spend a burst of each project's Heroku rate limit for no gain.
+const FETCHES_AT_ONCE: usize = 8;
 
 impl SyncContext {
     /// Syncs the app's links to `req.target`. Safe to call concurrently and repeatedly.
@@ -96,11 +102,20 @@ impl SyncContext {
                 continue;
             }
 
-            for project in plan::projects(&record, &wanted) {
-                if fetched.contains_key(&project) {
-                    continue;
-                }
-                match self.fetch(&project, &record.app_id, version).await {
+            let missing = plan::projects(&record, &wanted)
+                .into_iter()
+                .filter(|p| !fetched.contains_key(p));
+            let app_id = &record.app_id;
+            let results: Vec<_> = stream::iter(missing)
+                .map(|project| async move {
+                    let result = self.fetch(&project, app_id, version).await;
+                    (project, result)
+                })
+                .buffer_unordered(FETCHES_AT_ONCE)
+                .collect()
+                .await;
+            for (project, result) in results {
+                match result {
                     Ok(f) => {
                         fetched.insert(project, f);
                     }

@@ -1639,3 +1639,39 @@ async fn answer_lost(commit: bool) {
     assert_eq!(record.lease_owner, None, "the commit released it");
     assert_eq!(record.links[&k].last_release_version, Some(5));
 }
+
+#[tokio::test(start_paused = true)]
+async fn given_ten_projects_on_one_app_then_their_config_vars_are_read_eight_at_a_time() {
+    // Read one after another, thirty projects on one app outlasted the function's
+    // timeout on every redelivery (issue 9); all at once would burst every project's
+    // Heroku rate limit.
+    let w = World::new();
+    let mut links = Vec::new();
+    for i in 0..10 {
+        let p = format!("p{i}");
+        w.connect(&p).await;
+        links.push(w.link(&p, ENV, "DATABASE_URL"));
+    }
+    w.save_links(links).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    *lock(&w.heroku.api_delay) = Duration::from_secs(1);
+    let started = tokio::time::Instant::now();
+
+    let report = w
+        .ctx()
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("synced");
+
+    assert_eq!(report.written.len(), 10);
+    assert_eq!(
+        w.heroku.config_var_calls().len(),
+        10,
+        "one read per project"
+    );
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(2),
+        "two rounds of one-second reads on the paused clock: eight, then two"
+    );
+}
