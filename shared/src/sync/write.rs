@@ -5,9 +5,17 @@ use crate::domain::plan::{Plan, WriteOutcome};
 use crate::domain::{AppRecord, Fingerprint, Lease, LinkKey};
 use crate::metrics::SyncMetrics;
 use crate::ports::{EnvVarSynced, PublishError, SecretVersion, VaultError};
+use futures_util::stream::{self, StreamExt};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Secret writes in flight at once for one sync: a thousand links of one app written one
+/// after another outlast the function's timeout, and Secrets Manager allows 50
+/// `PutSecretValue` calls a second per account.
+const WRITES_AT_ONCE: usize = 10;
 
 /// How long a sync waits for its change events to be published: the delivery's answer
 /// (and Heroku's 5 s timeout for it) must not hang on a notification.
@@ -73,9 +81,10 @@ impl SyncContext {
         }
     }
 
-    /// Writes every `Write` decision while the lease has time left. Stops at the first
-    /// transient failure; what was written stays written and is committed. Each write's
-    /// secret version goes into `versions`, for its change event.
+    /// Writes every `Write` decision while the lease has time left, `WRITES_AT_ONCE` at
+    /// a time. After the first transient failure no new write starts; those in flight
+    /// finish, and what was written stays written and is committed. Each write's secret
+    /// version goes into `versions`, for its change event.
     pub(super) async fn write_values(
         &self,
         record: &AppRecord,
@@ -83,25 +92,35 @@ impl SyncContext {
         lease: &Lease,
         versions: &mut BTreeMap<LinkKey, SecretVersion>,
     ) -> (WriteOutcome, Option<SyncError>) {
-        let mut outcome = WriteOutcome::default();
         let version = plan.version;
-        for (key, value, fingerprint) in plan.writes() {
-            let link = &record.links[key];
-            let left = lease.until_ms - self.clock.now_ms();
-            if left < self.settings.write_margin.as_millis() as i64 {
-                return (
-                    outcome,
-                    Some(SyncError::transient(
+        let stop = AtomicBool::new(false);
+        // Futures made up front by a method, not a closure over the iterator's borrows,
+        // which the compiler cannot prove general enough for a `Send` handler.
+        let writes: Vec<_> = plan
+            .writes()
+            .map(|(key, value, fingerprint)| {
+                self.write_one(record, lease, version, key, value, fingerprint, &stop)
+            })
+            .collect();
+        let attempts: Vec<(&LinkKey, Attempt)> = stream::iter(writes)
+            .buffer_unordered(WRITES_AT_ONCE)
+            .collect()
+            .await;
+
+        let mut outcome = WriteOutcome::default();
+        let mut error = None;
+        for (key, attempt) in attempts {
+            let result = match attempt {
+                Attempt::NotStarted => continue,
+                Attempt::NoTime => {
+                    error.get_or_insert(SyncError::transient(
                         "lease too close to expiry to write safely",
-                    )),
-                );
-            }
-            let token = idempotency_token(&lease.owner, key, version, fingerprint);
-            match self
-                .env
-                .write_env_var(&link.project_id, &link.env_var, value, &token)
-                .await
-            {
+                    ));
+                    continue;
+                }
+                Attempt::Done(result) => result,
+            };
+            match result {
                 Ok(secret) => {
                     outcome.written.insert(key.clone());
                     versions.insert(key.clone(), secret);
@@ -120,20 +139,14 @@ impl SyncContext {
                     // until this one can no longer arrive.
                     outcome.in_doubt = true;
                     tracing::warn!(error = %e, "Secrets Manager did not answer a write");
-                    return (
-                        outcome,
-                        Some(SyncError::transient("Secrets Manager did not answer")),
-                    );
+                    error.get_or_insert(SyncError::transient("Secrets Manager did not answer"));
                 }
                 Err(VaultError::Unavailable(e)) => {
                     // Answered with an error (5xx, throttling): nothing was written.
                     tracing::warn!(error = %e, "Secrets Manager unavailable");
-                    return (
-                        outcome,
-                        Some(SyncError::transient(
-                            "Secrets Manager is unavailable or throttling",
-                        )),
-                    );
+                    error.get_or_insert(SyncError::transient(
+                        "Secrets Manager is unavailable or throttling",
+                    ));
                 }
                 Err(refused) => {
                     // Permanent for this secret (permissions, its KMS key, a request it
@@ -153,8 +166,57 @@ impl SyncContext {
                 }
             }
         }
-        (outcome, None)
+        (outcome, error)
     }
+}
+
+impl SyncContext {
+    /// One planned write, unless a transient failure came first or the lease is too
+    /// short to start it; a transient failure stops the writes not yet started.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_one<'a>(
+        &self,
+        record: &AppRecord,
+        lease: &Lease,
+        version: u64,
+        key: &'a LinkKey,
+        value: &SecretString,
+        fingerprint: &Fingerprint,
+        stop: &AtomicBool,
+    ) -> (&'a LinkKey, Attempt) {
+        if stop.load(Ordering::SeqCst) {
+            return (key, Attempt::NotStarted);
+        }
+        // Checked as each write starts: one started later than the margin allows could
+        // still be in flight when the lease runs out.
+        let left = lease.until_ms - self.clock.now_ms();
+        if left < self.settings.write_margin.as_millis() as i64 {
+            stop.store(true, Ordering::SeqCst);
+            return (key, Attempt::NoTime);
+        }
+        let link = &record.links[key];
+        let token = idempotency_token(&lease.owner, key, version, fingerprint);
+        let result = self
+            .env
+            .write_env_var(&link.project_id, &link.env_var, value, &token)
+            .await;
+        if matches!(
+            result,
+            Err(VaultError::InDoubt(_) | VaultError::Unavailable(_))
+        ) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        (key, Attempt::Done(result))
+    }
+}
+
+/// What became of one planned write.
+enum Attempt {
+    /// A transient failure of another write came first: left for the retry.
+    NotStarted,
+    /// Too little lease left to start it safely.
+    NoTime,
+    Done(Result<SecretVersion, VaultError>),
 }
 
 /// The error code of a refused write ("AccessDeniedException"), never AWS's message.

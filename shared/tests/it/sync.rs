@@ -1675,3 +1675,48 @@ async fn given_ten_projects_on_one_app_then_their_config_vars_are_read_eight_at_
         "two rounds of one-second reads on the paused clock: eight, then two"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn given_twenty_links_on_one_app_then_one_sync_writes_them_ten_at_a_time() {
+    // Written one after another, a thousand links of one app (preview projects sharing a
+    // staging database) outlasted the lease and the function's timeout (issue 9).
+    let w = World::new();
+    let mut links = Vec::new();
+    for i in 0..20 {
+        let p = format!("p{}", i % 2);
+        if i < 2 {
+            w.connect(&p).await;
+        }
+        links.push(w.link(&p, &format!("DB_URL_{i}"), "DATABASE_URL"));
+    }
+    w.save_links(links).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let sink = Arc::new(SlowSink::new(
+        w.vault.clone(),
+        Duration::from_secs(1),
+        Duration::ZERO,
+    ));
+    let started = tokio::time::Instant::now();
+
+    let report = w
+        .ctx_with(sink.clone())
+        .sync(&w.req(Target::Release(5)))
+        .await
+        .expect("synced");
+
+    assert_eq!(report.written.len(), 20);
+    assert_eq!(lock(&sink.landed).len(), 20);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(2),
+        "two rounds of one-second writes on the paused clock"
+    );
+    let record = w.record().await;
+    assert!(
+        record
+            .links
+            .values()
+            .all(|l| l.last_release_version == Some(5)),
+        "every link committed at release 5"
+    );
+}
