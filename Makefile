@@ -95,7 +95,7 @@ bench: $(STAMP) ## Benchmarks: release bootstraps vs a local Lambda Runtime API,
 	cargo build --release --locked -p webhook -p connect -p opt-out -p reconcile
 	@echo "==> Bench driver"
 	cargo build --locked -p bench
-	@echo "==> Cold starts, warm latency, bursts, memory and size (about 5 minutes)"
+	@echo "==> Cold starts, warm latency, bursts, memory, size, reconcile and the soak (about 12 minutes)"
 	./target/debug/bench --command "make bench"
 
 bench-smoke: $(STAMP) ## The bench's code at smoke size (CI): fails on a wrong result; never touches BENCHMARKS.md

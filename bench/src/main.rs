@@ -22,6 +22,7 @@ mod readme;
 mod reconcile;
 mod report;
 mod runtime;
+mod soak;
 mod stack;
 mod stats;
 mod tls;
@@ -35,7 +36,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 pub const FUNCTIONS: [&str; 4] = ["webhook", "connect", "opt-out", "reconcile"];
-pub const PHASES: [&str; 4] = ["cold", "warm", "burst", "reconcile"];
+pub const PHASES: [&str; 5] = ["cold", "warm", "burst", "reconcile", "soak"];
 
 /// How much of everything to do; `--quick` is a smoke run of the same code.
 #[derive(Clone, Debug)]
@@ -47,6 +48,7 @@ pub struct Plan {
     pub burst_concurrency: Vec<usize>,
     pub burst_delays_ms: Vec<u64>,
     pub reconcile: reconcile::Plan,
+    pub soak: soak::Plan,
 }
 
 impl Plan {
@@ -65,6 +67,7 @@ impl Plan {
             burst_concurrency: vec![1, 10, 50],
             burst_delays_ms: vec![5, 0],
             reconcile: reconcile::Plan::full(),
+            soak: soak::Plan::full(),
         }
     }
 
@@ -84,6 +87,7 @@ impl Plan {
             burst_concurrency: vec![1, 5],
             burst_delays_ms: vec![5],
             reconcile: reconcile::Plan::quick(),
+            soak: soak::Plan::quick(),
         }
     }
 }
@@ -138,7 +142,7 @@ fn args(root: &Path) -> Result<Args, String> {
             "--only" => {
                 a.only = it
                     .next()
-                    .ok_or("--only needs phases: cold,warm,burst,reconcile")?
+                    .ok_or("--only needs phases: cold,warm,burst,reconcile,soak")?
                     .split(',')
                     .map(str::to_owned)
                     .collect();
@@ -149,7 +153,7 @@ fn args(root: &Path) -> Result<Args, String> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use --out PATH, --bins DIR, --quick, --command TEXT, \
-                     --only cold,warm,burst,reconcile, --perf-warm FILE"
+                     --only cold,warm,burst,reconcile,soak, --perf-warm FILE"
                 ));
             }
         }
@@ -344,12 +348,41 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         recon = Some(reconcile::run(plan.reconcile.clone())?);
     }
 
+    let mut soaks = Vec::new();
+    if args.runs("soak") {
+        let p = &plan.soak;
+        say(&format!(
+            "soak: linking {} apps for {} rotations under faults",
+            p.apps, p.rotations
+        ));
+        stack.set_delay(Duration::ZERO);
+        let mut soaked = Vec::with_capacity(p.apps);
+        for i in 0..p.apps {
+            soaked.push(
+                stack
+                    .link_new(&format!("bench-s{i:03}"), &format!("bench-soak-{i:03}"))
+                    .await?,
+            );
+        }
+        stack.heroku.take_held();
+        for mode in [soak::Redelivery::Backoff, soak::Redelivery::Storm] {
+            say(&format!("soak: {}", mode.name()));
+            let r = soak::run(&stack, &bin("webhook"), &soaked, p, mode).await?;
+            say(&format!(
+                "soak: {}: {} of {} converged, {} went back, {} attempts, {:.0} s",
+                r.variant, r.converged, r.apps, r.went_back, r.attempts, r.wall_s
+            ));
+            soaks.push(r);
+        }
+    }
+
     machine.load_end = machine::load();
     let took = began.elapsed();
     let mut wrong = verdict::wrong_results(&cold, &warm, &bursts, links.len(), &seen);
     if let Some(r) = &recon {
         wrong.extend(reconcile::wrong(r));
     }
+    wrong.extend(soak::wrong(&soaks));
     let inputs = report::Inputs {
         command: &args.command,
         machine: &machine,
@@ -360,6 +393,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         bursts: &bursts,
         burst_apps: links.len(),
         reconcile: recon.as_ref(),
+        soak: &soaks,
         took,
         notes: std::fs::read_to_string(root.join("bench/NOTES.md")).unwrap_or_default(),
         root: root.clone(),

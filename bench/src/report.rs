@@ -24,6 +24,7 @@ pub struct Inputs<'a> {
     pub bursts: &'a [BurstRun],
     pub burst_apps: usize,
     pub reconcile: Option<&'a crate::reconcile::ReconcileRun>,
+    pub soak: &'a [crate::soak::SoakRun],
     pub took: Duration,
     pub notes: String,
     pub root: std::path::PathBuf,
@@ -102,6 +103,9 @@ pub fn summary(i: &Inputs<'_>) -> String {
     }
     if let Some(r) = i.reconcile {
         parts.push(crate::reconcile::summary(r));
+    }
+    if let Some(s) = crate::soak::summary(i.soak) {
+        parts.push(s);
     }
     if let Some(t) = targets.get(2).filter(|t| t.ok.is_some()) {
         let figure = t.figure.split(" (").next().unwrap_or_default();
@@ -241,6 +245,7 @@ pub fn render(i: &Inputs<'_>) -> String {
     render_bursts(&mut s, i);
     render_memory(&mut s, i);
     crate::reconcile::render(&mut s, i.reconcile);
+    crate::soak::render(&mut s, i.soak, &i.plan.soak);
     if !i.notes.trim().is_empty() {
         let _ = writeln!(s, "## Profiling and fixes\n");
         let _ = writeln!(s, "{}", i.notes.trim());
