@@ -6,6 +6,11 @@ use std::fmt;
 
 /// How many history entries a link keeps (newest last); older ones fall off.
 pub const HISTORY_LEN: usize = 20;
+/// A history line's detail is clipped to this many bytes (at a character boundary)...
+pub const DETAIL_MAX_BYTES: usize = 256;
+/// ...and a link's details together stay within this, the oldest lines dropped first: a
+/// link's stored size is bounded in bytes, not only in entries, whatever errors it met.
+pub const HISTORY_DETAIL_BYTES: usize = 2_048;
 
 /// `{project_id}/{env_var}`: unambiguous, since neither part may contain '/'.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -138,11 +143,31 @@ impl Link {
             && self.writing_version.is_none_or(|w| w <= version)
     }
 
-    /// Appends to the history, dropping the oldest entries past [`HISTORY_LEN`].
-    pub fn record(&mut self, entry: HistoryEntry) {
+    /// Appends to the history, dropping the oldest entries past [`HISTORY_LEN`] or past
+    /// [`HISTORY_DETAIL_BYTES`] of details.
+    pub fn record(&mut self, mut entry: HistoryEntry) {
+        if let Some(detail) = &mut entry.detail
+            && detail.len() > DETAIL_MAX_BYTES
+        {
+            let mut cut = DETAIL_MAX_BYTES - '…'.len_utf8();
+            while !detail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            detail.truncate(cut);
+            detail.push('…');
+        }
         self.history.push(entry);
         let excess = self.history.len().saturating_sub(HISTORY_LEN);
         self.history.drain(..excess);
+        let detail_bytes = |h: &[HistoryEntry]| -> usize {
+            h.iter()
+                .filter_map(|e| e.detail.as_ref())
+                .map(String::len)
+                .sum()
+        };
+        while detail_bytes(&self.history) > HISTORY_DETAIL_BYTES {
+            self.history.remove(0);
+        }
     }
 }
 
@@ -197,6 +222,33 @@ mod tests {
         assert_eq!(
             l.history.last().unwrap().release_version,
             Some(HISTORY_LEN as u64 + 4)
+        );
+    }
+
+    #[test]
+    fn history_details_are_clipped_at_a_character_boundary_and_bounded_together() {
+        let mut l = link();
+        for v in 0..HISTORY_LEN as u64 {
+            l.record(HistoryEntry {
+                at: Timestamp::UNIX_EPOCH,
+                kind: HistoryKind::Error,
+                release_version: Some(v),
+                detail: Some("é".repeat(5_000)),
+            });
+        }
+        let details: Vec<&String> = l.history.iter().filter_map(|e| e.detail.as_ref()).collect();
+        assert!(
+            details
+                .iter()
+                .all(|d| d.len() <= DETAIL_MAX_BYTES && d.ends_with('…'))
+        );
+        let total: usize = details.iter().map(|d| d.len()).sum();
+        assert!(total <= HISTORY_DETAIL_BYTES, "{total} bytes of details");
+        assert!(l.history.len() >= HISTORY_DETAIL_BYTES / DETAIL_MAX_BYTES);
+        assert_eq!(
+            l.history.last().unwrap().release_version,
+            Some(HISTORY_LEN as u64 - 1),
+            "the newest line is kept"
         );
     }
 
