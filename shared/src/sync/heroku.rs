@@ -31,14 +31,75 @@ impl SyncContext {
             })
             .await;
         match result {
-            Ok(Ok(release)) => Ok(Some(release.map(|r| r.version).unwrap_or(0))),
+            Ok(Ok(release)) => {
+                let version = release.map(|r| r.version).unwrap_or(0);
+                self.clear_stale_failures(record, req.only.as_ref(), &project, version)
+                    .await;
+                Ok(Some(version))
+            }
             Ok(Err(reason)) => {
-                // Permanent: record it on the link so the status page explains.
-                self.record_failure(record.app_id.clone(), req.only.clone(), None, reason)
-                    .await?;
+                // Permanent: record it on this project's links so the status page
+                // explains (another project's grant says nothing about the others).
+                self.record_failure(
+                    record.app_id.clone(),
+                    req.only.clone(),
+                    Some(&project),
+                    reason,
+                )
+                .await?;
                 Ok(None)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Heroku just answered `project`'s token with the newest release, `version`: a
+    /// failure still shown on one of its links already at that release (a token refused
+    /// once, say) is over, and no later sync would clear it, since such a link is never
+    /// planned again until the next release. A waiting note stays: it is about the release.
+    async fn clear_stale_failures(
+        &self,
+        record: &AppRecord,
+        only: Option<&LinkKey>,
+        project: &ProjectId,
+        version: u64,
+    ) {
+        let stale = |l: &Link| {
+            l.project_id == *project
+                && only.is_none_or(|k| *k == l.key())
+                && l.last_release_version.is_some_and(|v| v >= version)
+                && l.shows_failure()
+        };
+        if !record.active_links().any(stale) {
+            return;
+        }
+        let cleared = rmw::update_app(
+            self.apps.as_ref(),
+            self.clock.as_ref(),
+            &record.app_id,
+            Backoff::AtOnce(3),
+            |record, _| {
+                let keys: Vec<LinkKey> = record
+                    .active_links()
+                    .filter(|l| stale(l))
+                    .map(Link::key)
+                    .collect();
+                for key in &keys {
+                    if let Some(link) = record.links.get_mut(key) {
+                        link.last_error = None;
+                    }
+                }
+                if keys.is_empty() {
+                    Edit::Keep(())
+                } else {
+                    Edit::Save(())
+                }
+            },
+        )
+        .await;
+        if let Err(e) = cleared {
+            // Shown a little longer; the next sync that reaches Heroku clears it.
+            tracing::warn!(app_id = %record.app_id, error = %e, "could not clear a stale failure");
         }
     }
 
@@ -100,17 +161,24 @@ impl SyncContext {
             Err(HerokuError::Unauthorized) => {}
             Err(e) => return heroku_failure(e),
         }
-        let token = match self.tokens.refresh(project, &token).await {
-            Ok(t) => t,
-            Err(e) => return token_failure(e),
-        };
-        match call(token).await {
-            Ok(v) => Ok(Ok(v)),
-            Err(HerokuError::Unauthorized) => Ok(Err(
-                "Heroku rejected a freshly refreshed token; reconnect Heroku".into(),
-            )),
-            Err(e) => heroku_failure(e),
+        // Twice at most: the first refresh may hand back a token another container
+        // stored meanwhile, which Heroku may have stopped accepting too; the second then
+        // refreshes that one itself.
+        let mut failed = token;
+        for _ in 0..2 {
+            let token = match self.tokens.refresh(project, &failed).await {
+                Ok(t) => t,
+                Err(e) => return token_failure(e),
+            };
+            match call(token.clone()).await {
+                Ok(v) => return Ok(Ok(v)),
+                Err(HerokuError::Unauthorized) => failed = token,
+                Err(e) => return heroku_failure(e),
+            }
         }
+        Ok(Err(
+            "Heroku rejected a freshly refreshed token; reconnect Heroku".into(),
+        ))
     }
 
     pub(super) async fn fetch(

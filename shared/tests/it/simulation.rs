@@ -18,7 +18,8 @@
 //! Opt-outs and re-links are played the way `optout::stop_link` and `linking` change the
 //! record (the same guard, the same fields); a re-link syncs to the newest release as PUT
 //! link does, and at quiescence every active link gets the reconciler's catch-up.
-//! Deliveries run in two containers (each its own token cache). Heroku stops accepting a
+//! Deliveries run in two containers (each its own token cache), and a container may die
+//! at whatever call it is in (its sync dropped there, the delivery never answered). Heroku stops accepting a
 //! project's access token now and then (the syncs refresh it, racing each other), its
 //! token endpoint fails, and projects reconnect with a new grant the way connecting
 //! stores one (`TokenManager::store_replacing`, then the integration), racing refreshes
@@ -381,7 +382,7 @@ async fn set_active(
 }
 
 /// One schedule. `Err` says which invariant broke, and where.
-async fn schedule(seed: u64, tokens_play: bool) -> Result<(), String> {
+async fn schedule(seed: u64, extras: bool) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let chaos = Arc::new(Mutex::new(Rng::new(seed ^ 0xC4A05)));
     let on = Arc::new(AtomicBool::new(true));
@@ -497,6 +498,9 @@ async fn schedule(seed: u64, tokens_play: bool) -> Result<(), String> {
                     let ctx = containers[trng.below(2) as usize].clone();
                     let (answered, id, app) = (answered.clone(), id.clone(), w.app.clone());
                     let start = rng.millis(2_000);
+                    // The container dies at whatever call it is in (killed, timed out):
+                    // the sync's future is dropped there and the delivery never answered.
+                    let crash = (extras && trng.chance(10)).then(|| trng.millis(3_000));
                     running.spawn(async move {
                         tokio::time::sleep(start).await;
                         let req = SyncRequest {
@@ -507,10 +511,15 @@ async fn schedule(seed: u64, tokens_play: bool) -> Result<(), String> {
                             delivery_id: Some(id.clone()),
                             repair: None,
                         };
-                        let r = match ctx.sync(&req).await {
-                            Ok(_) => Ok(()),
-                            Err(SyncError::Transient { reason, .. }) => Err(reason),
-                            Err(SyncError::Internal(m)) => Err(format!("INTERNAL: {m}")),
+                        let synced = match crash {
+                            Some(after) => tokio::time::timeout(after, ctx.sync(&req)).await,
+                            None => Ok(ctx.sync(&req).await),
+                        };
+                        let r = match synced {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err(SyncError::Transient { reason, .. })) => Err(reason),
+                            Ok(Err(SyncError::Internal(m))) => Err(format!("INTERNAL: {m}")),
+                            Err(_) => Err("the container died".into()),
                         };
                         lock(&answered).push((v, id, r));
                     });
@@ -569,7 +578,7 @@ async fn schedule(seed: u64, tokens_play: bool) -> Result<(), String> {
                 }
             }
             _ => {
-                if tokens_play {
+                if extras {
                     token_event(&mut trng, &w, &containers, &mut connections, &mut grants).await?;
                 }
                 tokio::time::sleep(rng.millis(30_000)).await
@@ -700,13 +709,16 @@ async fn schedule(seed: u64, tokens_play: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn run(seed: u64, tokens_play: bool) -> Result<(), String> {
+fn run(seed: u64, extras: bool) -> Result<(), String> {
+    if std::env::var("SIM_TRACE").is_ok() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("runtime");
-    rt.block_on(schedule(seed, tokens_play))
+    rt.block_on(schedule(seed, extras))
 }
 
 #[test]
@@ -762,5 +774,15 @@ fn schedules_where_a_refresh_overwrote_a_reconnect_now_hold() {
         if let Err(e) = run(seed, true) {
             panic!("seed {seed}: {e}");
         }
+    }
+}
+
+/// A schedule where, with crashes and token events, a refresh handed back a token another
+/// container had stored and Heroku had stopped accepting too: the sync showed "reconnect
+/// Heroku" on a working grant, and the link kept the error at the newest release (I3).
+#[test]
+fn a_schedule_where_the_stored_token_was_refused_too_now_holds() {
+    if let Err(e) = run(1848, true) {
+        panic!("seed 1848: {e}");
     }
 }

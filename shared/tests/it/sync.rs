@@ -5,7 +5,7 @@ use crate::support::*;
 use shared::clock::Clock;
 use shared::domain::{Fingerprint, HistoryKind, LinkStatus};
 use shared::heroku::HerokuError;
-use shared::ports::VaultError;
+use shared::ports::{SecretVault, VaultError};
 use shared::sync::{SyncError, SyncReport, SyncRequest, SyncSettings, Target};
 use std::sync::Arc;
 use std::time::Duration;
@@ -1718,5 +1718,113 @@ async fn given_twenty_links_on_one_app_then_one_sync_writes_them_ten_at_a_time()
             .values()
             .all(|l| l.last_release_version == Some(5)),
         "every link committed at release 5"
+    );
+}
+
+#[tokio::test]
+async fn given_a_cached_token_refused_and_the_stored_one_refused_too_then_the_sync_refreshes_again()
+{
+    // Found by the simulation (crashes and token events, seed 1848): a container's cached
+    // token was refused; the refresh handed back the token another container had stored,
+    // which Heroku had stopped accepting too, and the sync showed "reconnect Heroku" on a
+    // grant whose refresh token was fine.
+    let w = World::new();
+    let k = w.one_link(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    *lock(&w.heroku.accepted_tokens) = Some([format!("at-{P}")].into());
+    let ctx = w.ctx();
+    ctx.sync(&w.req(Target::Release(5)))
+        .await
+        .expect("warms the token cache");
+    // Another container stored a token Heroku then stopped accepting, as it did ours.
+    let mut other = w.tokens.load(&project(P)).await.unwrap().unwrap();
+    other.access_token = "at-refused-too".into();
+    w.vault
+        .write(
+            &w.names.heroku_tokens(&project(P)),
+            &other.to_secret(),
+            None,
+        )
+        .await
+        .unwrap();
+    lock(&w.heroku.accepted_tokens).as_mut().unwrap().clear();
+    w.heroku.release(6, &[("DATABASE_URL", &url(6))]);
+
+    let report = ctx.sync(&w.req(Target::Release(6))).await.expect("synced");
+
+    assert_eq!(report.written, vec![k.clone()], "{report:?}");
+    assert_eq!(w.env(P, ENV), Some(url(6)));
+    assert_eq!(w.link_state(&k).await.last_error, None);
+    assert_eq!(
+        w.heroku
+            .refresh_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one real refresh, of the stored refresh token"
+    );
+}
+
+#[tokio::test]
+async fn given_a_failure_shown_on_a_link_already_at_the_newest_release_then_a_newest_sync_clears_it_and_keeps_a_waiting_note()
+ {
+    let w = World::new();
+    w.connect(P).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let at_newest = |e: &str, kind: HistoryKind, why: &str| {
+        let mut l = w.link(P, e, "DATABASE_URL");
+        l.last_release_version = Some(5);
+        l.last_error = Some(why.to_owned());
+        l.record(shared::domain::HistoryEntry {
+            at: start_time(),
+            kind,
+            release_version: Some(5),
+            detail: Some(why.to_owned()),
+        });
+        l
+    };
+    let failed = at_newest("A_URL", HistoryKind::Error, "Heroku refused the token once");
+    let waiting = at_newest(
+        "B_URL",
+        HistoryKind::Waiting,
+        "config var X is not set (yet)",
+    );
+    let (kf, kw) = (failed.key(), waiting.key());
+    w.save_links(vec![failed, waiting]).await;
+
+    w.ctx().sync(&w.req(Target::Newest)).await.expect("synced");
+
+    let record = w.record().await;
+    assert_eq!(record.links[&kf].last_error, None, "the failure is over");
+    assert_eq!(
+        record.links[&kw].last_error.as_deref(),
+        Some("config var X is not set (yet)"),
+        "a waiting note is about the release and stays"
+    );
+}
+
+#[tokio::test]
+async fn given_one_projects_grant_refused_when_reading_the_newest_release_then_only_its_links_show_it()
+ {
+    let w = World::new();
+    w.connect("p1").await;
+    w.connect("p2").await;
+    let (l1, l2) = (
+        w.link("p1", ENV, "DATABASE_URL"),
+        w.link("p2", ENV, "DATABASE_URL"),
+    );
+    let (k1, k2) = (l1.key(), l2.key());
+    w.save_links(vec![l1, l2]).await;
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    // p1's grant is dead: its token refused, its refresh token unknown to Heroku.
+    *lock(&w.heroku.accepted_tokens) = Some(["at-p2".to_owned()].into());
+    lock(&w.heroku.refresh_tokens).remove("rt-p1");
+
+    let _ = w.ctx().sync(&w.req(Target::Newest)).await;
+
+    let record = w.record().await;
+    assert!(record.links[&k1].last_error.is_some(), "p1's link says why");
+    assert_eq!(
+        record.links[&k2].last_error, None,
+        "p1's grant says nothing about p2's"
     );
 }
