@@ -20,106 +20,22 @@
 //! The webhook path is one strongly consistent GetItem of the app record; every write is
 //! a conditional put on a generation number or a lease (optimistic concurrency).
 
+use super::dynamo_keys::{
+    Item, RECON_APPS, RECON_CLEANUP, TableKeys, app_pk, classify, decode, encode, env_sk, n,
+    project_pk, s,
+};
 use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
 use crate::ports::{
     AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, StateStore, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
-
-/// Key attribute names, shared with `template.yaml` and the local bootstrap.
-pub struct TableKeys;
-
-impl TableKeys {
-    pub const PK: &'static str = "pk";
-    pub const SK: &'static str = "sk";
-    pub const TTL: &'static str = "ttl";
-    /// The sparse `reconcile` index (see the module docs).
-    pub const RECONCILE_INDEX: &'static str = "reconcile";
-    pub const RECON_PK: &'static str = "recon_pk";
-    pub const RECON_SK: &'static str = "recon_sk";
-}
-
-/// The table's key schema, for tools that create it (dev stack, tests).
-pub fn table_definition() -> (&'static str, &'static str, &'static str) {
-    (TableKeys::PK, TableKeys::SK, TableKeys::TTL)
-}
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
     table: String,
-}
-
-/// `recon_pk` of app records with an active link, and of integrations owing clean-up.
-pub(crate) const RECON_APPS: &str = "APPS";
-pub(crate) const RECON_CLEANUP: &str = "CLEANUP";
-/// `recon_pk` of pending grants (docs/contract.md: grants left pending are revoked).
-pub(crate) const RECON_PENDING: &str = "PENDING";
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-pub(crate) fn app_pk(app: &AppId) -> String {
-    format!("APP#{app}")
-}
-
-pub(crate) fn project_pk(project: &ProjectId) -> String {
-    format!("PROJECT#{project}")
-}
-
-fn env_sk(env: &EnvVarName) -> String {
-    format!("ENV#{env}")
-}
-
-/// Classifies SDK errors: throttling, 5xx, timeouts and network failures are transient.
-pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(err: &SdkError<E>) -> StoreError {
-    match err {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("Unknown");
-            let status = se.raw().status().as_u16();
-            let message = format!("{code}: {}", se.err().message().unwrap_or(""));
-            if status >= 500
-                || matches!(
-                    code,
-                    "ThrottlingException"
-                        | "ProvisionedThroughputExceededException"
-                        | "RequestLimitExceeded"
-                        | "TransactionConflictException"
-                        | "InternalServerError"
-                        | "ServiceUnavailable"
-                )
-            {
-                StoreError::Unavailable(message)
-            } else {
-                StoreError::Other(message)
-            }
-        }
-        SdkError::TimeoutError(_) => StoreError::Unavailable("timed out".into()),
-        SdkError::DispatchFailure(_) => StoreError::Unavailable("could not reach DynamoDB".into()),
-        SdkError::ResponseError(_) => StoreError::Unavailable("unreadable response".into()),
-        other => StoreError::Other(format!("{other:?}")),
-    }
-}
-
-pub(super) fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError::Other(format!("encode: {e}")))
-}
-
-pub(super) fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl DynamoStore {

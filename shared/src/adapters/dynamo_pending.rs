@@ -2,7 +2,8 @@
 //! / `GRANT`, listed by the reconciler through the sparse `reconcile` index under
 //! `PENDING` until something deletes them.
 
-use super::dynamo::{DynamoStore, RECON_PENDING, TableKeys, classify, decode, encode, n, s};
+use super::dynamo::DynamoStore;
+use super::dynamo_keys::{RECON_PENDING, TableKeys, classify, decode, encode, n, s};
 use crate::domain::ProjectId;
 use crate::ports::{PendingGrant, PendingGrants, StoreError};
 use async_trait::async_trait;

@@ -2,8 +2,9 @@
 //! per-app check marks, and the per-account budget of Heroku calls (see `dynamo`'s
 //! key table).
 
-use super::dynamo::{
-    DynamoStore, RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
+use super::dynamo::DynamoStore;
+use super::dynamo_keys::{
+    RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
 };
 use crate::domain::{AppId, ProjectId, Timestamp};
 use crate::ports::{RateBudget, ReconcileIndex, StoreError};

@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented for DynamoDB, Secrets Manager, and in memory.
 
 mod dynamo;
+mod dynamo_keys;
 mod dynamo_pending;
 mod dynamo_reconcile;
 pub use dynamo_reconcile::Reindexed;
@@ -9,7 +10,8 @@ mod memory;
 mod memory_reconcile;
 mod secrets;
 
-pub use dynamo::{DynamoStore, TableKeys, table_definition};
+pub use dynamo::DynamoStore;
+pub use dynamo_keys::{TableKeys, table_definition};
 pub use events::{DETAIL_TYPE, EVENT_SOURCE, EventBridgePublisher, MemoryEvents, NoEvents};
 pub use memory::{MemoryStore, MemoryVault};
 pub use memory_reconcile::{MemoryBudget, MemoryQueue};

@@ -1,14 +1,19 @@
 //! Ports: the small traits the domain needs from the outside world. Adapters implement
 //! them for DynamoDB, Secrets Manager and Heroku, and in memory for fast tests.
 
+mod heroku;
+mod secrets;
+
+pub use heroku::{HerokuApi, HerokuOAuth, HerokuWebhooks};
+pub use secrets::{
+    EnvVarSink, EnvVarSynced, EventPublisher, PublishError, STAGE_CURRENT, STAGE_PREVIOUS,
+    SecretVault, SecretVersion, VaultError,
+};
+
 use crate::domain::{
     AppId, AppRecord, ConfigVarName, EnvVarName, Integration, ProjectId, Timestamp,
 };
-use crate::heroku::{
-    AccessToken, ConfigVars, HerokuError, Release, TokenGrant, Webhook, WebhookRequest,
-};
 use async_trait::async_trait;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// A failure of a store. `Unavailable` is transient (throttling, network, timeout): the
@@ -20,25 +25,6 @@ pub enum StoreError {
     #[error("stored item is not readable: {0}")]
     Corrupt(String),
     #[error("store error: {0}")]
-    Other(String),
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum VaultError {
-    #[error("secrets store unavailable: {0}")]
-    Unavailable(String),
-    /// No answer (a timeout, a broken connection): a write may or may not have been
-    /// applied, and may still be. Transient, like `Unavailable`.
-    #[error("secrets store did not answer: {0}")]
-    InDoubt(String),
-    #[error("secret {0} is scheduled for deletion")]
-    PendingDeletion(String),
-    /// Refused for a reason retrying will not fix (access denied, the KMS key disabled
-    /// or denied, a validation error). Carries the error code only, never AWS's message
-    /// (it can name the caller's ARN and account).
-    #[error("secrets store refused the request ({0})")]
-    Refused(String),
-    #[error("secrets store error: {0}")]
     Other(String),
 }
 
@@ -187,164 +173,6 @@ pub trait PendingGrants: Send + Sync {
     async fn delete_pending(&self, hash: &str) -> Result<(), StoreError>;
 }
 
-/// Secrets by name: tokens, keys, and (through [`EnvVarSink`]) synced values.
-#[async_trait]
-pub trait SecretVault: Send + Sync {
-    /// The secret's current string value; `None` if there is no such secret.
-    async fn read(&self, id: &str) -> Result<Option<SecretString>, VaultError>;
-
-    /// Creates the secret or puts a new current value, and says which version that is.
-    /// `idempotency_token` (32 to 64 characters) makes a retried write of the same value a
-    /// no-op.
-    async fn write(
-        &self,
-        name: &str,
-        value: &SecretString,
-        idempotency_token: Option<&str>,
-    ) -> Result<SecretVersion, VaultError>;
-
-    /// Deletes the secret at once (no recovery window); absent is fine.
-    async fn delete(&self, name: &str) -> Result<(), VaultError>;
-
-    /// The value and version id a staging label (`AWSCURRENT`, `AWSPREVIOUS`) points at;
-    /// `None` when the secret or the label does not exist. A stage-less vault has only
-    /// a current value of unknown version.
-    async fn read_stage(
-        &self,
-        id: &str,
-        stage: &str,
-    ) -> Result<Option<(SecretString, Option<String>)>, VaultError> {
-        if stage == STAGE_CURRENT {
-            Ok(self.read(id).await?.map(|v| (v, None)))
-        } else {
-            Ok(None)
-        }
-    }
-}
-
-/// Secrets Manager's staging labels: a `PutSecretValue` moves `AWSCURRENT` to the new
-/// version and `AWSPREVIOUS` to the one it replaced.
-pub const STAGE_CURRENT: &str = "AWSCURRENT";
-pub const STAGE_PREVIOUS: &str = "AWSPREVIOUS";
-
-/// The secret version a write made current (Secrets Manager's `ARN` and `VersionId`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecretVersion {
-    pub arn: String,
-    pub version_id: String,
-}
-
-/// Where a synced value goes: the project's env var.
-#[async_trait]
-pub trait EnvVarSink: Send + Sync {
-    async fn write_env_var(
-        &self,
-        project: &ProjectId,
-        env_var: &EnvVarName,
-        value: &SecretString,
-        idempotency_token: &str,
-    ) -> Result<SecretVersion, VaultError>;
-}
-
-/// A change event (docs/contract.md, "Change events"): env var `env_var` of `project_id`
-/// now holds the value of release `release_version` of `app_id`, in secret version
-/// `secret_version_id` of `secret_arn`. Published as EventBridge's `detail`, field for
-/// field. It names the secret and never holds its value: an event may reach any rule's
-/// target (a queue, a log group, another account).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvVarSynced {
-    pub project_id: ProjectId,
-    pub env_var: EnvVarName,
-    pub secret_arn: String,
-    pub secret_version_id: String,
-    pub app_id: AppId,
-    pub release_version: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub synced_at: Timestamp,
-}
-
-/// Some change events were not published: `failed` of them, for `reason` (an error code,
-/// never a value).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{failed} change event(s) not published: {reason}")]
-pub struct PublishError {
-    pub failed: usize,
-    pub reason: String,
-}
-
-/// Where change events go (EventBridge in AWS). Best effort by design: a failure is
-/// reported, never retried forever, and never undoes or blocks the write it announces.
-#[async_trait]
-pub trait EventPublisher: Send + Sync {
-    async fn publish(&self, events: &[EnvVarSynced]) -> Result<(), PublishError>;
-}
-
-/// The part of the Heroku Platform API the sync core needs.
-#[async_trait]
-pub trait HerokuApi: Send + Sync {
-    /// Config vars of `app` (id or name), as of `release` when given, else current.
-    async fn config_vars(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        release: Option<u64>,
-    ) -> Result<ConfigVars, HerokuError>;
-
-    /// The app's newest succeeded release, in one call.
-    async fn newest_release(
-        &self,
-        token: &AccessToken,
-        app: &str,
-    ) -> Result<Option<Release>, HerokuError>;
-
-    /// What Heroku last said is left of the rate-limit pool of `token`'s account
-    /// (`RateLimit-Remaining`), if any call with it has been answered.
-    fn rate_limit_remaining_for(&self, _token: &AccessToken) -> Option<u32> {
-        None
-    }
-}
-
-/// Heroku's app webhooks: our subscription to an app's releases.
-#[async_trait]
-pub trait HerokuWebhooks: Send + Sync {
-    /// One webhook; `None` when Heroku no longer has it.
-    async fn webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        webhook_id: &str,
-    ) -> Result<Option<Webhook>, HerokuError>;
-
-    async fn list_webhooks(
-        &self,
-        token: &AccessToken,
-        app: &str,
-    ) -> Result<Vec<Webhook>, HerokuError>;
-
-    async fn create_webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        request: &WebhookRequest<'_>,
-    ) -> Result<Webhook, HerokuError>;
-
-    async fn update_webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        webhook_id: &str,
-        request: &WebhookRequest<'_>,
-    ) -> Result<Webhook, HerokuError>;
-
-    /// Deletes a webhook; one already gone counts as deleted.
-    async fn delete_webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        webhook_id: &str,
-    ) -> Result<(), HerokuError>;
-}
-
 /// What the reconciler needs from the table beyond app records: which apps and projects
 /// to visit, and a cheap mark of each visit.
 #[async_trait]
@@ -385,20 +213,4 @@ pub trait RateBudget: Send + Sync {
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn send(&self, bodies: &[String]) -> Result<(), StoreError>;
-}
-
-/// Heroku's OAuth token endpoint.
-#[async_trait]
-pub trait HerokuOAuth: Send + Sync {
-    async fn exchange_code(
-        &self,
-        code: &str,
-        client_secret: &SecretString,
-    ) -> Result<TokenGrant, HerokuError>;
-
-    async fn refresh(
-        &self,
-        refresh_token: &SecretString,
-        client_secret: &SecretString,
-    ) -> Result<TokenGrant, HerokuError>;
 }
