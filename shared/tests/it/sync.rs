@@ -3,9 +3,10 @@
 
 use crate::support::*;
 use shared::clock::Clock;
+use shared::domain::AppRecord;
 use shared::domain::{Fingerprint, HistoryKind, LinkStatus};
 use shared::heroku::HerokuError;
-use shared::ports::{SecretVault, VaultError};
+use shared::ports::{AppStore, Guard, Saved, SecretVault, VaultError};
 use shared::sync::{SyncError, SyncReport, SyncRequest, SyncSettings, Target};
 use std::sync::Arc;
 use std::time::Duration;
@@ -1827,4 +1828,60 @@ async fn given_one_projects_grant_refused_when_reading_the_newest_release_then_o
         record.links[&k2].last_error, None,
         "p1's grant says nothing about p2's"
     );
+}
+
+#[tokio::test]
+async fn given_a_project_with_many_env_vars_on_one_app_then_its_status_reads_the_app_once() {
+    // The status route read the app's record once per env var: a hundred preview env vars
+    // on one staging database were a hundred reads of one (large) item.
+    let w = World::new();
+    w.connect(P).await;
+    let mut record = AppRecord::new(w.app.clone(), "sample-app");
+    let mut entries = Vec::new();
+    for i in 0..5 {
+        let e = format!("DB_URL_{i}");
+        let l = w.link(P, &e, "DATABASE_URL");
+        record.links.insert(l.key(), l);
+        entries.push(crate::contract::entry(P, &e, &w.app, "DATABASE_URL"));
+    }
+    let other = shared::domain::AppId::parse(uuid::Uuid::new_v4().to_string()).unwrap();
+    let mut other_record = AppRecord::new(other.clone(), "other-app");
+    let l = w.link(P, "OTHER_URL", "DATABASE_URL");
+    other_record.links.insert(l.key(), l);
+    for (r, es) in [
+        (&record, entries),
+        (
+            &other_record,
+            vec![crate::contract::entry(
+                P,
+                "OTHER_URL",
+                &other,
+                "DATABASE_URL",
+            )],
+        ),
+    ] {
+        w.store.save_app(r, Guard::New).await.unwrap();
+        for e in es {
+            let stored = w.store.load_app(&r.app_id).await.unwrap().unwrap();
+            let guard = Guard::Unleased {
+                generation: stored.generation,
+                now_ms: 0,
+            };
+            let saved = w
+                .store
+                .save_app_with_entry(&stored, guard, &e, None)
+                .await
+                .unwrap();
+            assert!(matches!(saved, Saved::Ok { .. }));
+        }
+    }
+    let loads = || w.store.app_loads.load(std::sync::atomic::Ordering::SeqCst);
+    let before = loads();
+
+    let links = shared::linking::links_in(w.store.as_ref(), &project(P))
+        .await
+        .expect("links");
+
+    assert_eq!(links.len(), 6);
+    assert_eq!(loads() - before, 2, "each app's record read once");
 }
