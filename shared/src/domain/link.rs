@@ -143,18 +143,6 @@ impl Link {
             && self.writing_version.is_none_or(|w| w <= version)
     }
 
-    /// Whether `last_error` is a failure (something we could not do), not a waiting note
-    /// (the config var missing at the release synced, a fact about that release). A
-    /// waiting note is then the newest history line: every change of the error records
-    /// one (`domain::plan`), and only a sync that clears the error adds lines after it.
-    pub fn shows_failure(&self) -> bool {
-        self.last_error.is_some()
-            && self
-                .history
-                .last()
-                .is_none_or(|h| h.kind != HistoryKind::Waiting)
-    }
-
     /// Appends to the history, dropping the oldest entries past [`HISTORY_LEN`] or past
     /// [`HISTORY_DETAIL_BYTES`] of details.
     pub fn record(&mut self, mut entry: HistoryEntry) {

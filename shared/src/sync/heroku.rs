@@ -31,12 +31,7 @@ impl SyncContext {
             })
             .await;
         match result {
-            Ok(Ok(release)) => {
-                let version = release.map(|r| r.version).unwrap_or(0);
-                self.clear_stale_failures(record, req.only.as_ref(), &project, version)
-                    .await;
-                Ok(Some(version))
-            }
+            Ok(Ok(release)) => Ok(Some(release.map(|r| r.version).unwrap_or(0))),
             Ok(Err(reason)) => {
                 // Permanent: record it on this project's links so the status page
                 // explains (another project's grant says nothing about the others).
@@ -50,56 +45,6 @@ impl SyncContext {
                 Ok(None)
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// Heroku just answered `project`'s token with the newest release, `version`: a
-    /// failure still shown on one of its links already at that release (a token refused
-    /// once, say) is over, and no later sync would clear it, since such a link is never
-    /// planned again until the next release. A waiting note stays: it is about the release.
-    async fn clear_stale_failures(
-        &self,
-        record: &AppRecord,
-        only: Option<&LinkKey>,
-        project: &ProjectId,
-        version: u64,
-    ) {
-        let stale = |l: &Link| {
-            l.project_id == *project
-                && only.is_none_or(|k| *k == l.key())
-                && l.last_release_version.is_some_and(|v| v >= version)
-                && l.shows_failure()
-        };
-        if !record.active_links().any(stale) {
-            return;
-        }
-        let cleared = rmw::update_app(
-            self.apps.as_ref(),
-            self.clock.as_ref(),
-            &record.app_id,
-            Backoff::AtOnce(3),
-            |record, _| {
-                let keys: Vec<LinkKey> = record
-                    .active_links()
-                    .filter(|l| stale(l))
-                    .map(Link::key)
-                    .collect();
-                for key in &keys {
-                    if let Some(link) = record.links.get_mut(key) {
-                        link.last_error = None;
-                    }
-                }
-                if keys.is_empty() {
-                    Edit::Keep(())
-                } else {
-                    Edit::Save(())
-                }
-            },
-        )
-        .await;
-        if let Err(e) = cleared {
-            // Shown a little longer; the next sync that reaches Heroku clears it.
-            tracing::warn!(app_id = %record.app_id, error = %e, "could not clear a stale failure");
         }
     }
 

@@ -16,7 +16,7 @@ const MAX_ROUNDS: u32 = 50;
 
 /// Config-var reads in flight at once for one sync (one per project linked to the app):
 /// thirty projects read one after another outlast the function's timeout; all at once
-/// would spend a burst of each project's Heroku rate limit for no gain.
+/// would burst on Heroku's per-account rate limit when the projects share an account.
 const FETCHES_AT_ONCE: usize = 8;
 
 impl SyncContext {
@@ -212,7 +212,9 @@ impl SyncContext {
                     // refused by the condition it had just satisfied: the lease is ours
                     // (its owner id is new), and waiting it out would stall every
                     // delivery of the app for the lease's length.
-                    if fresh.lease_owner.as_deref() == Some(owner.as_str()) {
+                    if fresh.lease_owner.as_deref() == Some(owner.as_str())
+                        && fresh.generation == record.generation + 1
+                    {
                         leased.generation = fresh.generation;
                     } else {
                         record = fresh;

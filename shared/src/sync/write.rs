@@ -142,7 +142,10 @@ impl SyncContext {
                     error.get_or_insert(SyncError::transient("Secrets Manager did not answer"));
                 }
                 Err(VaultError::Unavailable(e)) => {
-                    // Answered with an error (5xx, throttling): nothing was written.
+                    // Answered with an error (5xx, throttling): usually nothing was written,
+                    // but a 5xx can follow a write that landed. Safe either way: the answer
+                    // came, so nothing is still in flight, and the write-ahead
+                    // `writing_version` stays until a commit, so no older value follows.
                     tracing::warn!(error = %e, "Secrets Manager unavailable");
                     error.get_or_insert(SyncError::transient(
                         "Secrets Manager is unavailable or throttling",

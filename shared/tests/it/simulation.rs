@@ -436,6 +436,8 @@ async fn schedule(seed: u64, extras: bool) -> Result<(), String> {
     // Token events draw from their own sequence, so the schedules without them (the
     // named replays below) stay what they were when they failed.
     let mut trng = Rng::new(seed ^ 0x70C3_E115);
+    // Crashes too: each kind of event added later keeps the earlier named replays.
+    let mut crng = Rng::new(seed ^ 0xC7A5_11ED);
     // A refresh takes a while at Heroku: the window a reconnect can race it in.
     *lock(&w.heroku.refresh_delay) = trng.millis(1_500);
 
@@ -500,7 +502,7 @@ async fn schedule(seed: u64, extras: bool) -> Result<(), String> {
                     let start = rng.millis(2_000);
                     // The container dies at whatever call it is in (killed, timed out):
                     // the sync's future is dropped there and the delivery never answered.
-                    let crash = (extras && trng.chance(10)).then(|| trng.millis(3_000));
+                    let crash = (extras && crng.chance(10)).then(|| crng.millis(3_000));
                     running.spawn(async move {
                         tokio::time::sleep(start).await;
                         let req = SyncRequest {
@@ -767,22 +769,14 @@ fn schedules_that_moved_a_secret_back_before_the_write_ahead_now_hold() {
 
 /// Schedules where a reconnect raced a refresh of the old grant and, with the new tokens
 /// stored without the refresh lease (`TokenManager::store` instead of `store_replacing`),
-/// the refreshed old grant was written over them (I5). Kept by name.
+/// the refreshed old grant was written over them (I5). Kept by name; a change to the
+/// sync's calls reshapes every schedule, so after one, check these still fail with
+/// `store` and pick new ones if not (last picked with concurrent fetches and writes).
 #[test]
 fn schedules_where_a_refresh_overwrote_a_reconnect_now_hold() {
-    for seed in [303, 537, 553, 814, 1068] {
+    for seed in [4, 341, 1243, 1852, 1943] {
         if let Err(e) = run(seed, true) {
             panic!("seed {seed}: {e}");
         }
-    }
-}
-
-/// A schedule where, with crashes and token events, a refresh handed back a token another
-/// container had stored and Heroku had stopped accepting too: the sync showed "reconnect
-/// Heroku" on a working grant, and the link kept the error at the newest release (I3).
-#[test]
-fn a_schedule_where_the_stored_token_was_refused_too_now_holds() {
-    if let Err(e) = run(1848, true) {
-        panic!("seed 1848: {e}");
     }
 }

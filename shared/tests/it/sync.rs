@@ -1766,44 +1766,6 @@ async fn given_a_cached_token_refused_and_the_stored_one_refused_too_then_the_sy
 }
 
 #[tokio::test]
-async fn given_a_failure_shown_on_a_link_already_at_the_newest_release_then_a_newest_sync_clears_it_and_keeps_a_waiting_note()
- {
-    let w = World::new();
-    w.connect(P).await;
-    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
-    let at_newest = |e: &str, kind: HistoryKind, why: &str| {
-        let mut l = w.link(P, e, "DATABASE_URL");
-        l.last_release_version = Some(5);
-        l.last_error = Some(why.to_owned());
-        l.record(shared::domain::HistoryEntry {
-            at: start_time(),
-            kind,
-            release_version: Some(5),
-            detail: Some(why.to_owned()),
-        });
-        l
-    };
-    let failed = at_newest("A_URL", HistoryKind::Error, "Heroku refused the token once");
-    let waiting = at_newest(
-        "B_URL",
-        HistoryKind::Waiting,
-        "config var X is not set (yet)",
-    );
-    let (kf, kw) = (failed.key(), waiting.key());
-    w.save_links(vec![failed, waiting]).await;
-
-    w.ctx().sync(&w.req(Target::Newest)).await.expect("synced");
-
-    let record = w.record().await;
-    assert_eq!(record.links[&kf].last_error, None, "the failure is over");
-    assert_eq!(
-        record.links[&kw].last_error.as_deref(),
-        Some("config var X is not set (yet)"),
-        "a waiting note is about the release and stays"
-    );
-}
-
-#[tokio::test]
 async fn given_one_projects_grant_refused_when_reading_the_newest_release_then_only_its_links_show_it()
  {
     let w = World::new();
