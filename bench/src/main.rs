@@ -17,6 +17,7 @@ mod burst;
 mod cold;
 mod instance;
 mod machine;
+mod many;
 mod raw;
 mod readme;
 mod reconcile;
@@ -36,7 +37,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 pub const FUNCTIONS: [&str; 4] = ["webhook", "connect", "opt-out", "reconcile"];
-pub const PHASES: [&str; 5] = ["cold", "warm", "burst", "reconcile", "soak"];
+pub const PHASES: [&str; 6] = ["cold", "warm", "burst", "reconcile", "soak", "many"];
 
 /// How much of everything to do; `--quick` is a smoke run of the same code.
 #[derive(Clone, Debug)]
@@ -49,6 +50,7 @@ pub struct Plan {
     pub burst_delays_ms: Vec<u64>,
     pub reconcile: reconcile::Plan,
     pub soak: soak::Plan,
+    pub many: many::Plan,
 }
 
 impl Plan {
@@ -68,6 +70,7 @@ impl Plan {
             burst_delays_ms: vec![5, 0],
             reconcile: reconcile::Plan::full(),
             soak: soak::Plan::full(),
+            many: many::Plan::full(),
         }
     }
 
@@ -88,6 +91,7 @@ impl Plan {
             burst_delays_ms: vec![5],
             reconcile: reconcile::Plan::quick(),
             soak: soak::Plan::quick(),
+            many: many::Plan::quick(),
         }
     }
 }
@@ -142,7 +146,7 @@ fn args(root: &Path) -> Result<Args, String> {
             "--only" => {
                 a.only = it
                     .next()
-                    .ok_or("--only needs phases: cold,warm,burst,reconcile,soak")?
+                    .ok_or("--only needs phases: cold,warm,burst,reconcile,soak,many")?
                     .split(',')
                     .map(str::to_owned)
                     .collect();
@@ -153,7 +157,7 @@ fn args(root: &Path) -> Result<Args, String> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use --out PATH, --bins DIR, --quick, --command TEXT, \
-                     --only cold,warm,burst,reconcile,soak, --perf-warm FILE"
+                     --only cold,warm,burst,reconcile,soak,many, --perf-warm FILE"
                 ));
             }
         }
@@ -376,6 +380,21 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         }
     }
 
+    let mut many = None;
+    if args.runs("many") {
+        let p = &plan.many;
+        say(&format!(
+            "one app, many links: {} projects x {} env vars",
+            p.projects, p.env_vars
+        ));
+        let r = many::run(&stack, &bin("webhook"), p).await?;
+        say(&format!(
+            "many links: {} of {} created in {:.0} s; delivery {:.0} ms; item {} bytes",
+            r.created, r.wanted, r.create_s, r.delivery_ms, r.item_bytes
+        ));
+        many = Some(r);
+    }
+
     machine.load_end = machine::load();
     let took = began.elapsed();
     let mut wrong = verdict::wrong_results(&cold, &warm, &bursts, links.len(), &seen);
@@ -383,6 +402,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         wrong.extend(reconcile::wrong(r));
     }
     wrong.extend(soak::wrong(&soaks));
+    wrong.extend(many::wrong(many.as_ref()));
     let inputs = report::Inputs {
         command: &args.command,
         machine: &machine,
@@ -394,6 +414,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         burst_apps: links.len(),
         reconcile: recon.as_ref(),
         soak: &soaks,
+        many: many.as_ref(),
         took,
         notes: std::fs::read_to_string(root.join("bench/NOTES.md")).unwrap_or_default(),
         root: root.clone(),

@@ -25,6 +25,7 @@ pub struct Inputs<'a> {
     pub burst_apps: usize,
     pub reconcile: Option<&'a crate::reconcile::ReconcileRun>,
     pub soak: &'a [crate::soak::SoakRun],
+    pub many: Option<&'a crate::many::ManyRun>,
     pub took: Duration,
     pub notes: String,
     pub root: std::path::PathBuf,
@@ -246,6 +247,7 @@ pub fn render(i: &Inputs<'_>) -> String {
     render_memory(&mut s, i);
     crate::reconcile::render(&mut s, i.reconcile);
     crate::soak::render(&mut s, i.soak, &i.plan.soak);
+    crate::many::render(&mut s, i.many, &i.plan.many);
     if !i.notes.trim().is_empty() {
         let _ = writeln!(s, "## Profiling and fixes\n");
         let _ = writeln!(s, "{}", i.notes.trim());

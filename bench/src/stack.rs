@@ -57,6 +57,8 @@ pub struct Stack {
     /// or delayed.
     pub direct: shared::adapters::SecretsManagerVault,
     pub direct_store: shared::adapters::DynamoStore,
+    /// The DynamoDB client around the proxy, for item-level checks (sizes).
+    pub direct_dynamo: aws_sdk_dynamodb::Client,
     pub user: User,
     /// Every configuration name, as the functions read them.
     pub config_env: Vec<(String, String)>,
@@ -122,7 +124,7 @@ impl Stack {
         if let Some(bus) = &config.event_bus_name {
             local::bootstrap::ensure_event_bus(&direct_sdk, bus).await?;
         }
-        let direct_store = shared::adapters::DynamoStore::new(dynamo, TABLE.to_owned());
+        let direct_store = shared::adapters::DynamoStore::new(dynamo.clone(), TABLE.to_owned());
         let direct = shared::adapters::SecretsManagerVault::new(
             aws_sdk_secretsmanager::Client::new(&direct_sdk),
         );
@@ -166,6 +168,7 @@ impl Stack {
             svc,
             direct,
             direct_store,
+            direct_dynamo: dynamo,
             user,
             config_env,
         })
@@ -219,9 +222,14 @@ impl Stack {
 
     /// The env var's value now, read around the proxy.
     pub async fn env_value(&self, project: &ProjectId) -> Option<String> {
-        let name = self.svc.names.env_var(project, ENV_VAR);
+        self.read_secret(&self.svc.names.env_var(project, ENV_VAR))
+            .await
+    }
+
+    /// A secret's value now, read around the proxy.
+    pub async fn read_secret(&self, name: &str) -> Option<String> {
         self.direct
-            .read(&name)
+            .read(name)
             .await
             .ok()
             .flatten()

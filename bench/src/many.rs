@@ -1,0 +1,310 @@
+//! One app, many links (issue 9): projects × env vars linked to one app's `DATABASE_URL`
+//! through the linking code the connect function runs, until all are made, one fails, or
+//! the creation budget runs out; then one rotation's delivery handled by the release
+//! webhook bootstrap with 50 ms per Heroku call, the app's DynamoDB item size, and one
+//! project's status (the route's code, in process, through the fault proxy).
+
+use crate::instance::Instance;
+use crate::runtime::RuntimeApi;
+use crate::stack::{CLIENT_ID, CONFIG_VAR, Stack, webhook_event};
+use crate::stats::ms;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use shared::domain::{ConfigVarName, EnvVarName, ProjectId};
+use shared::heroku::TokenGrant;
+use shared::linking::{self, LinkRequest};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub projects: usize,
+    pub env_vars: usize,
+    /// Linking stops when this has passed: on one item per app, each link rewrites the
+    /// whole (growing) item, so the time grows with the square of the links.
+    pub create_budget: Duration,
+    pub heroku_ms: u64,
+}
+
+impl Plan {
+    pub fn full() -> Plan {
+        Plan {
+            projects: 10,
+            env_vars: 100,
+            create_budget: Duration::from_secs(150),
+            heroku_ms: 50,
+        }
+    }
+
+    pub fn quick() -> Plan {
+        Plan {
+            projects: 3,
+            env_vars: 10,
+            create_budget: Duration::from_secs(60),
+            ..Plan::full()
+        }
+    }
+
+    fn wanted(&self) -> usize {
+        self.projects * self.env_vars
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ManyRun {
+    pub wanted: usize,
+    pub created: usize,
+    /// Why linking stopped early: an error, or the budget.
+    pub stopped: Option<String>,
+    pub create_s: f64,
+    /// The app's item, as DynamoDB counts it (names and values), bytes.
+    pub item_bytes: usize,
+    pub delivery_ms: f64,
+    pub delivery_status: Option<u16>,
+    pub delivery_aws: BTreeMap<String, usize>,
+    pub delivery_heroku: usize,
+    /// Created links whose env var holds the rotated value afterwards.
+    pub written: usize,
+    pub status_links: usize,
+    pub status_ms: f64,
+    pub status_calls: usize,
+}
+
+/// An item's size by DynamoDB's rules (attribute names plus values; numbers counted as
+/// their digits, a close upper bound), for the 400 KB limit.
+fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value(x)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, x)| 1 + k.len() + value(x)).sum::<usize>()
+            }
+            AttributeValue::Ss(s) | AttributeValue::Ns(s) => s.iter().map(String::len).sum(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+pub async fn run(stack: &Stack, bin: &Path, plan: &Plan) -> Result<ManyRun, String> {
+    let mut out = ManyRun {
+        wanted: plan.wanted(),
+        ..ManyRun::default()
+    };
+    stack.set_delay(Duration::ZERO);
+    let app = stack.heroku.create_app(&stack.user, "bench-many");
+    stack
+        .heroku
+        .add_postgres(&app, "heroku-postgresql:essential-0");
+    let started = Instant::now();
+    let mut projects = Vec::new();
+    'projects: for p in 0..plan.projects {
+        let project = ProjectId::parse(format!("bench-m{p:02}")).map_err(|e| e.to_string())?;
+        let tokens = stack.heroku.issue_tokens(&stack.user, CLIENT_ID);
+        let grant: TokenGrant = serde_json::from_value(json!({
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_in": tokens.expires_in,
+            "user_id": stack.user.id,
+        }))
+        .map_err(|e| e.to_string())?;
+        linking::record_connection(&stack.svc, &project, "bench-user", &grant)
+            .await
+            .map_err(|e| format!("connect {project}: {e}"))?;
+        projects.push(project.clone());
+        for e in 0..plan.env_vars {
+            if started.elapsed() > plan.create_budget {
+                out.stopped = Some(format!(
+                    "the {} s budget ran out",
+                    plan.create_budget.as_secs()
+                ));
+                break 'projects;
+            }
+            let req = LinkRequest {
+                project: project.clone(),
+                env_var: EnvVarName::parse(format!("DB_URL_{e:03}")).map_err(|e| e.to_string())?,
+                app: app.id.clone(),
+                config_var: ConfigVarName::parse(CONFIG_VAR).map_err(|e| e.to_string())?,
+                sub: "bench-user".into(),
+                allow_missing: false,
+                request_base: None,
+            };
+            if let Err(err) = linking::link(&stack.svc, &req).await {
+                out.stopped = Some(format!("link {} failed: {err}", out.created + 1));
+                break 'projects;
+            }
+            out.created += 1;
+        }
+    }
+    out.create_s = started.elapsed().as_secs_f64();
+    stack.heroku.take_held();
+
+    let item = stack
+        .direct_dynamo
+        .get_item()
+        .table_name(crate::stack::TABLE)
+        .key("pk", AttributeValue::S(format!("APP#{}", app.id)))
+        .key("sk", AttributeValue::S("APP".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| format!("reading the app's item: {e}"))?;
+    out.item_bytes = item.item().map(item_size).unwrap_or_default();
+
+    // One rotation, handled by one warm webhook instance.
+    let rt = Arc::new(
+        RuntimeApi::start()
+            .await
+            .map_err(|e| format!("runtime API: {e}"))?,
+    );
+    let env = stack.lambda_env(&rt, "webhook");
+    let instance = Instance::spawn(bin, &env, false)
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    rt.wait_polls(1, Duration::from_secs(60)).await?;
+    let held = stack.rotate(&app)?;
+    stack
+        .heroku
+        .set_api_latency(Duration::from_millis(plan.heroku_ms));
+    stack.proxy.reset_calls();
+    stack.heroku.reset_request_log();
+    let o = rt
+        .call(webhook_event(&held, "many-0"), Duration::from_secs(120))
+        .await?;
+    out.delivery_ms = ms(o.handler());
+    out.delivery_status = o.status();
+    out.delivery_aws = stack.proxy.calls();
+    out.delivery_heroku = stack.heroku.requests().len();
+    stack.set_delay(Duration::ZERO);
+    instance.stop();
+    drop(rt);
+
+    let want = stack.heroku.config_var(&app, CONFIG_VAR);
+    for (p, project) in projects.iter().enumerate() {
+        let last = if p + 1 == projects.len() {
+            out.created - p * plan.env_vars
+        } else {
+            plan.env_vars
+        };
+        for e in 0..last {
+            let name = stack.svc.names.env_var(project, &format!("DB_URL_{e:03}"));
+            if stack.read_secret(&name).await == want {
+                out.written += 1;
+            }
+        }
+    }
+
+    // A project's status: the route's own code, through the proxy.
+    if let Some(project) = projects.first() {
+        stack.set_delay(Duration::from_millis(5));
+        stack.proxy.reset_calls();
+        let t = Instant::now();
+        let links = linking::project_links(&stack.svc, project)
+            .await
+            .map_err(|e| format!("status: {e}"))?;
+        out.status_ms = ms(t.elapsed());
+        out.status_calls = stack.proxy.total_calls();
+        out.status_links = links.len();
+        stack.set_delay(Duration::ZERO);
+    }
+    Ok(out)
+}
+
+/// Wrong results (the bench fails on them); the sizes are targets, judged in `render`.
+pub fn wrong(r: Option<&ManyRun>) -> Vec<String> {
+    let Some(r) = r else { return Vec::new() };
+    let mut w = Vec::new();
+    if r.delivery_status.is_none_or(|s| !(200..300).contains(&s)) {
+        w.push(format!(
+            "many links: the delivery answered {:?}",
+            r.delivery_status
+        ));
+    }
+    if r.written != r.created {
+        w.push(format!(
+            "many links: {} of {} env vars hold the rotated value",
+            r.written, r.created
+        ));
+    }
+    w
+}
+
+pub const ITEM_TARGET_BYTES: usize = 64 * 1024;
+
+pub fn render(s: &mut String, r: Option<&ManyRun>, plan: &Plan) {
+    let _ = writeln!(s, "## 7. One app, many links\n");
+    let Some(r) = r else {
+        let _ = writeln!(s, "Not run.\n");
+        return;
+    };
+    let calls: usize = r.delivery_aws.values().sum();
+    let _ = writeln!(
+        s,
+        "{} projects × {} env vars linked to one app's `DATABASE_URL` through the linking \
+         code the connect function runs (each link writes the env var and joins the app's \
+         subscription), until all are made, one fails, or {} s pass. Then one rotation's \
+         delivery to a warm release webhook bootstrap with {} ms per Heroku call, the app's \
+         DynamoDB item (sized by DynamoDB's rules), and the first project's status (the \
+         status route's code, in process, 5 ms per AWS call).\n",
+        plan.projects,
+        plan.env_vars,
+        plan.create_budget.as_secs(),
+        plan.heroku_ms
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "**MISSED**" };
+    let _ = writeln!(s, "| | figure | target |\n|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| links created | {} of {} in {:.0} s{} | all: {} |",
+        r.created,
+        r.wanted,
+        r.create_s,
+        r.stopped
+            .as_ref()
+            .map(|w| format!(" (stopped: {w})"))
+            .unwrap_or_default(),
+        verdict(r.created == r.wanted)
+    );
+    let _ = writeln!(
+        s,
+        "| the app's item | {:.1} KiB | ≤ 64 KiB: {} |",
+        r.item_bytes as f64 / 1024.0,
+        verdict(r.item_bytes <= ITEM_TARGET_BYTES)
+    );
+    let _ = writeln!(
+        s,
+        "| one rotation's delivery | {:.0} ms, answered {}, {} of {} env vars written; {} AWS calls ({}), {} Heroku | within 15 s: {} |",
+        r.delivery_ms,
+        r.delivery_status
+            .map_or("nothing".into(), |s| s.to_string()),
+        r.written,
+        r.created,
+        calls,
+        r.delivery_aws
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        r.delivery_heroku,
+        verdict(r.delivery_ms < 15_000.0)
+    );
+    let _ = writeln!(
+        s,
+        "| status of a project with {} links | {:.1} ms, {} AWS calls | one call: {} |\n",
+        r.status_links,
+        r.status_ms,
+        r.status_calls,
+        verdict(r.status_calls <= 1)
+    );
+    let _ = writeln!(
+        s,
+        "Every link of an app lives in one DynamoDB item today, which caps an app near the \
+         400 KB item limit and makes every save rewrite the whole item; issue 9's per-link \
+         storage is what these targets wait for.\n"
+    );
+}
