@@ -146,15 +146,8 @@ impl Link {
     /// Appends to the history, dropping the oldest entries past [`HISTORY_LEN`] or past
     /// [`HISTORY_DETAIL_BYTES`] of details.
     pub fn record(&mut self, mut entry: HistoryEntry) {
-        if let Some(detail) = &mut entry.detail
-            && detail.len() > DETAIL_MAX_BYTES
-        {
-            let mut cut = DETAIL_MAX_BYTES - '…'.len_utf8();
-            while !detail.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            detail.truncate(cut);
-            detail.push('…');
+        if let Some(detail) = &mut entry.detail {
+            clip(detail);
         }
         self.history.push(entry);
         let excess = self.history.len().saturating_sub(HISTORY_LEN);
@@ -168,6 +161,19 @@ impl Link {
         while detail_bytes(&self.history) > HISTORY_DETAIL_BYTES {
             self.history.remove(0);
         }
+    }
+}
+
+/// Clips an error or history detail to [`DETAIL_MAX_BYTES`] at a character boundary,
+/// marking the cut with an ellipsis.
+pub fn clip(text: &mut String) {
+    if text.len() > DETAIL_MAX_BYTES {
+        let mut cut = DETAIL_MAX_BYTES - '…'.len_utf8();
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
     }
 }
 
@@ -250,6 +256,15 @@ mod tests {
             Some(HISTORY_LEN as u64 - 1),
             "the newest line is kept"
         );
+    }
+
+    #[test]
+    fn a_long_error_is_clipped_on_the_link_as_in_its_history() {
+        let mut l = link();
+        crate::domain::plan::note_error(&mut l, &"é".repeat(5_000), Timestamp::UNIX_EPOCH, None);
+        let shown = l.last_error.as_deref().unwrap();
+        assert!(shown.len() <= DETAIL_MAX_BYTES && shown.ends_with('…'));
+        assert_eq!(l.history.last().unwrap().detail.as_deref(), Some(shown));
     }
 
     #[test]

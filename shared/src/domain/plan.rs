@@ -193,10 +193,12 @@ pub fn apply(
             Step::Waiting(why) => {
                 link.last_release_version = Some(version);
                 link.last_checked_at = Some(now);
-                if link.last_error.as_deref() != Some(why) {
-                    link.record(entry(now, HistoryKind::Waiting, Some(version), Some(why)));
+                let mut why = why.clone();
+                super::link::clip(&mut why);
+                if link.last_error.as_deref() != Some(why.as_str()) {
+                    link.record(entry(now, HistoryKind::Waiting, Some(version), Some(&why)));
                 }
-                link.last_error = Some(why.clone());
+                link.last_error = Some(why);
                 report.waiting.push(key.clone());
             }
             Step::Failed(why) => {
@@ -210,10 +212,13 @@ pub fn apply(
 /// Shows `why` on the link; the history gets a line only when the error changes.
 pub fn note_error(link: &mut Link, why: &str, now: Timestamp, version: Option<u64>) {
     link.last_checked_at = Some(now);
-    if link.last_error.as_deref() != Some(why) {
-        link.record(entry(now, HistoryKind::Error, version, Some(why)));
+    // Clipped as history details are: a link's stored size stays bounded in bytes.
+    let mut why = why.to_owned();
+    super::link::clip(&mut why);
+    if link.last_error.as_deref() != Some(why.as_str()) {
+        link.record(entry(now, HistoryKind::Error, version, Some(&why)));
     }
-    link.last_error = Some(why.to_owned());
+    link.last_error = Some(why);
 }
 
 fn entry(at: Timestamp, kind: HistoryKind, v: Option<u64>, why: Option<&str>) -> HistoryEntry {

@@ -194,7 +194,7 @@ impl SyncContext {
             }
             leased.lease_version = delivery.map(|(v, _)| v);
             leased.lease_delivery = delivery.map(|(_, id)| id.to_owned());
-            match self
+            let taken = self
                 .apps
                 .save_app(
                     &leased,
@@ -203,19 +203,26 @@ impl SyncContext {
                         now_ms: taken_at,
                     },
                 )
-                .await?
-            {
-                Saved::Ok { generation } => leased.generation = generation,
-                Saved::Conflict => {
-                    let fresh = self.reload(&req.app_id).await?;
-                    // A write that landed with its answer lost, retried by the SDK, is
-                    // refused by the condition it had just satisfied: the lease is ours
-                    // (its owner id is new), and waiting it out would stall every
-                    // delivery of the app for the lease's length.
+                .await;
+            match taken {
+                Ok(Saved::Ok { generation }) => leased.generation = generation,
+                // A write that landed with its answer lost is retried by the SDK and
+                // refused by the condition it had just satisfied (a conflict), or every
+                // attempt fails (an error) though the first landed. Either way the lease
+                // may be ours: its owner id is new, and waiting it out would stall every
+                // delivery of the app for the lease's length.
+                other => {
+                    let failed = other.err();
+                    let fresh = match self.reload(&req.app_id).await {
+                        Ok(fresh) => fresh,
+                        Err(e) => return Err(failed.map_or(e, SyncError::from)),
+                    };
                     if fresh.lease_owner.as_deref() == Some(owner.as_str())
                         && fresh.generation == record.generation + 1
                     {
                         leased.generation = fresh.generation;
+                    } else if let Some(e) = failed {
+                        return Err(e.into());
                     } else {
                         record = fresh;
                         continue;

@@ -1535,7 +1535,18 @@ async fn given_a_lease_held_by_a_sync_nobody_retries_then_a_delivery_waits_for_i
 struct LeaseAnswerLost {
     inner: Arc<shared::adapters::MemoryStore>,
     armed: std::sync::atomic::AtomicBool,
-    commit: bool,
+    lose: Lose,
+}
+
+/// Which save lands with its answer lost, and what the caller is told instead.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lose {
+    /// The lease write; told `Conflict` (the SDK's retry refused by its own condition).
+    LeaseConflict,
+    /// The lease write; told an error (every SDK attempt failed).
+    LeaseError,
+    /// The commit; told `Conflict`.
+    Commit,
 }
 
 #[async_trait::async_trait]
@@ -1553,8 +1564,10 @@ impl shared::ports::AppStore for LeaseAnswerLost {
         guard: shared::ports::Guard,
     ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
         let taking = match guard {
-            shared::ports::Guard::Unleased { .. } => !self.commit && record.lease_owner.is_some(),
-            shared::ports::Guard::LeaseHolder { .. } => self.commit,
+            shared::ports::Guard::Unleased { .. } => {
+                self.lose != Lose::Commit && record.lease_owner.is_some()
+            }
+            shared::ports::Guard::LeaseHolder { .. } => self.lose == Lose::Commit,
             shared::ports::Guard::New => false,
         };
         let saved = self.inner.save_app(record, guard).await?;
@@ -1562,6 +1575,9 @@ impl shared::ports::AppStore for LeaseAnswerLost {
             && matches!(saved, shared::ports::Saved::Ok { .. })
             && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
         {
+            if self.lose == Lose::LeaseError {
+                return Err(shared::ports::StoreError::Unavailable("injected".into()));
+            }
             return Ok(shared::ports::Saved::Conflict);
         }
         Ok(saved)
@@ -1598,12 +1614,12 @@ impl shared::ports::AppStore for LeaseAnswerLost {
 #[tokio::test(start_paused = true)]
 async fn given_our_lease_taken_or_commit_made_but_its_answer_lost_then_the_sync_succeeds_without_waiting()
  {
-    for commit in [false, true] {
-        answer_lost(commit).await;
+    for lose in [Lose::LeaseConflict, Lose::LeaseError, Lose::Commit] {
+        answer_lost(lose).await;
     }
 }
 
-async fn answer_lost(commit: bool) {
+async fn answer_lost(lose: Lose) {
     // Found by the soak (bench, section 6): a lease write that landed with its answer
     // lost looked like someone else's lease, so the delivery waited it out and answered
     // 503, and every delivery of the app did the same for the lease's 20 s. A commit that
@@ -1615,7 +1631,7 @@ async fn answer_lost(commit: bool) {
     let store = Arc::new(LeaseAnswerLost {
         inner: w.store.clone(),
         armed: true.into(),
-        commit,
+        lose,
     });
     ctx.apps = store.clone();
     let started = tokio::time::Instant::now();
@@ -1623,7 +1639,7 @@ async fn answer_lost(commit: bool) {
     let report = ctx
         .sync(&w.req(Target::Release(5)))
         .await
-        .unwrap_or_else(|e| panic!("commit {commit}: {e:?}"));
+        .unwrap_or_else(|e| panic!("{lose:?}: {e:?}"));
 
     assert!(
         !store.armed.load(std::sync::atomic::Ordering::SeqCst),
