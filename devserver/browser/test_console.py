@@ -9,7 +9,11 @@ import urllib.request
 
 from pathlib import Path
 
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -22,22 +26,34 @@ ROW = f'tr[data-env-var="{ENV_VAR}"]'
 WAIT_S = 30
 
 
+def replaced(e):
+    """Whether the element was replaced between finding and reading it. Chromium says so
+    as a stale reference, or (when the node goes mid-call) as an inspector error."""
+    return isinstance(e, StaleElementReferenceException) or (
+        "does not belong to the document" in str(e)
+    )
+
+
 # Both read what is there now, or None: the page may be navigating (the OAuth round trip)
 # or re-rendering between finding an element and reading it.
 def text_of(driver, css):
     try:
         found = driver.find_elements(By.CSS_SELECTOR, css)
         return found[0].text if found else None
-    except StaleElementReferenceException:
-        return None
+    except WebDriverException as e:
+        if replaced(e):
+            return None
+        raise
 
 
 def attr_of(driver, css, name):
     try:
         found = driver.find_elements(By.CSS_SELECTOR, css)
         return found[0].get_attribute(name) if found else None
-    except StaleElementReferenceException:
-        return None
+    except WebDriverException as e:
+        if replaced(e):
+            return None
+        raise
 
 
 def wait_for(driver, what, condition, timeout=WAIT_S):
