@@ -1069,15 +1069,28 @@ async fn given_store_down_then_transient() {
     assert!(reason.contains("DynamoDB"), "{reason}");
 }
 
-/// Something a sync's commit (its lease-holder save, after the writes) runs into first:
-/// a wait, or an injected failure (then nothing is saved).
+/// What a test puts around the memory store's app saves: something a sync's commit (its
+/// lease-holder save, after the writes) runs into first — a wait, or an injected failure
+/// (then nothing is saved) — and what a save that landed answers.
 #[async_trait::async_trait]
 trait BeforeCommit: Send + Sync {
-    async fn before_commit(&self) -> Result<(), shared::ports::StoreError>;
+    async fn before_commit(&self) -> Result<(), shared::ports::StoreError> {
+        Ok(())
+    }
+
+    /// The answer to a save that landed; by default the store's own.
+    fn answer(
+        &self,
+        _record: &shared::domain::AppRecord,
+        _guard: &shared::ports::Guard,
+        saved: shared::ports::Saved,
+    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
+        Ok(saved)
+    }
 }
 
-/// The memory store with `hook` in front of every lease-holder save; every other call
-/// goes straight through.
+/// The memory store with `hook` around every app save; every other call goes straight
+/// through.
 struct CommitHooked<H> {
     inner: Arc<shared::adapters::MemoryStore>,
     hook: H,
@@ -1100,7 +1113,8 @@ impl<H: BeforeCommit> shared::ports::AppStore for CommitHooked<H> {
         if matches!(guard, shared::ports::Guard::LeaseHolder { .. }) {
             self.hook.before_commit().await?;
         }
-        self.inner.save_app(record, guard).await
+        let saved = self.inner.save_app(record, guard.clone()).await?;
+        self.hook.answer(record, &guard, saved)
     }
 
     async fn save_app_with_entry(
@@ -1528,12 +1542,11 @@ async fn given_a_lease_held_by_a_sync_nobody_retries_then_a_delivery_waits_for_i
     expect_transient(w.ctx().sync(&delivery(&w, 11, "d-11")).await);
 }
 
-/// The memory store whose first lease-taking save (or, with `commit`, first lease-holder
-/// save) lands but answers `Conflict`: what the DynamoDB adapter reports when the answer
-/// to a conditional write was lost and the SDK's retry was refused by the condition the
-/// first attempt had just satisfied.
-struct LeaseAnswerLost {
-    inner: Arc<shared::adapters::MemoryStore>,
+/// Lets the first lease-taking save (or, with `Lose::Commit`, the first lease-holder
+/// save) land but answers `Conflict` or an error: what the DynamoDB adapter reports when
+/// the answer to a conditional write was lost and the SDK's retry was refused by the
+/// condition the first attempt had just satisfied, or every attempt failed.
+struct LoseAnswer {
     armed: std::sync::atomic::AtomicBool,
     lose: Lose,
 }
@@ -1550,18 +1563,12 @@ enum Lose {
 }
 
 #[async_trait::async_trait]
-impl shared::ports::AppStore for LeaseAnswerLost {
-    async fn load_app(
-        &self,
-        app: &shared::domain::AppId,
-    ) -> Result<Option<shared::domain::AppRecord>, shared::ports::StoreError> {
-        self.inner.load_app(app).await
-    }
-
-    async fn save_app(
+impl BeforeCommit for LoseAnswer {
+    fn answer(
         &self,
         record: &shared::domain::AppRecord,
-        guard: shared::ports::Guard,
+        guard: &shared::ports::Guard,
+        saved: shared::ports::Saved,
     ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
         let taking = match guard {
             shared::ports::Guard::Unleased { .. } => {
@@ -1570,7 +1577,6 @@ impl shared::ports::AppStore for LeaseAnswerLost {
             shared::ports::Guard::LeaseHolder { .. } => self.lose == Lose::Commit,
             shared::ports::Guard::New => false,
         };
-        let saved = self.inner.save_app(record, guard).await?;
         if taking
             && matches!(saved, shared::ports::Saved::Ok { .. })
             && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -1581,33 +1587,6 @@ impl shared::ports::AppStore for LeaseAnswerLost {
             return Ok(shared::ports::Saved::Conflict);
         }
         Ok(saved)
-    }
-
-    async fn save_app_with_entry(
-        &self,
-        record: &shared::domain::AppRecord,
-        guard: shared::ports::Guard,
-        entry: &shared::ports::DirectoryEntry,
-        replacing: Option<&shared::ports::DirectoryEntry>,
-    ) -> Result<shared::ports::Saved, shared::ports::StoreError> {
-        self.inner
-            .save_app_with_entry(record, guard, entry, replacing)
-            .await
-    }
-
-    async fn directory_entry(
-        &self,
-        project: &shared::domain::ProjectId,
-        env_var: &shared::domain::EnvVarName,
-    ) -> Result<Option<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
-        self.inner.directory_entry(project, env_var).await
-    }
-
-    async fn directory(
-        &self,
-        project: &shared::domain::ProjectId,
-    ) -> Result<Vec<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
-        self.inner.directory(project).await
     }
 }
 
@@ -1628,10 +1607,12 @@ async fn answer_lost(lose: Lose) {
     let k = w.one_link(P).await;
     w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
     let mut ctx = w.ctx();
-    let store = Arc::new(LeaseAnswerLost {
+    let store = Arc::new(CommitHooked {
         inner: w.store.clone(),
-        armed: true.into(),
-        lose,
+        hook: LoseAnswer {
+            armed: true.into(),
+            lose,
+        },
     });
     ctx.apps = store.clone();
     let started = tokio::time::Instant::now();
@@ -1642,7 +1623,7 @@ async fn answer_lost(lose: Lose) {
         .unwrap_or_else(|e| panic!("{lose:?}: {e:?}"));
 
     assert!(
-        !store.armed.load(std::sync::atomic::Ordering::SeqCst),
+        !store.hook.armed.load(std::sync::atomic::Ordering::SeqCst),
         "the answer was lost"
     );
     assert_eq!(report.written, vec![k.clone()]);
