@@ -6,12 +6,10 @@
 
 use crate::instance::Instance;
 use crate::runtime::RuntimeApi;
-use crate::stack::{CLIENT_ID, CONFIG_VAR, Stack, webhook_event};
+use crate::stack::{CONFIG_VAR, Stack, webhook_event};
 use crate::stats::ms;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::json;
 use shared::domain::{ConfigVarName, EnvVarName, ProjectId};
-use shared::heroku::TokenGrant;
 use shared::linking::{self, LinkRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -106,17 +104,7 @@ pub async fn run(stack: &Stack, bin: &Path, plan: &Plan) -> Result<ManyRun, Stri
     let mut projects = Vec::new();
     'projects: for p in 0..plan.projects {
         let project = ProjectId::parse(format!("bench-m{p:02}")).map_err(|e| e.to_string())?;
-        let tokens = stack.heroku.issue_tokens(&stack.user, CLIENT_ID);
-        let grant: TokenGrant = serde_json::from_value(json!({
-            "access_token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-            "expires_in": tokens.expires_in,
-            "user_id": stack.user.id,
-        }))
-        .map_err(|e| e.to_string())?;
-        linking::record_connection(&stack.svc, &project, "bench-user", &grant)
-            .await
-            .map_err(|e| format!("connect {project}: {e}"))?;
+        stack.connect(&project).await?;
         projects.push(project.clone());
         for e in 0..plan.env_vars {
             if started.elapsed() > plan.create_budget {

@@ -180,14 +180,9 @@ impl Stack {
         self.heroku.set_api_latency(d);
     }
 
-    /// A new app with Postgres, a project connected to the bench user's Heroku account,
-    /// and the project's `PG_DATABASE_URL` linked to the app's `DATABASE_URL` (which
-    /// writes the current value at once and subscribes to the app's releases).
-    pub async fn link_new(&self, project: &str, app_name: &str) -> Result<Linked, String> {
-        let app = self.heroku.create_app(&self.user, app_name);
-        self.heroku
-            .add_postgres(&app, "heroku-postgresql:essential-0");
-        let project = ProjectId::parse(project).map_err(|e| e.to_string())?;
+    /// Connects `project` to the bench user's Heroku account the way the confirm step
+    /// does (no OAuth round trip); returns the access token it was granted.
+    pub async fn connect(&self, project: &ProjectId) -> Result<String, String> {
         let tokens = self.heroku.issue_tokens(&self.user, CLIENT_ID);
         let grant: TokenGrant = serde_json::from_value(json!({
             "access_token": tokens.access_token,
@@ -196,9 +191,21 @@ impl Stack {
             "user_id": self.user.id,
         }))
         .map_err(|e| e.to_string())?;
-        linking::record_connection(&self.svc, &project, "bench-user", &grant)
+        linking::record_connection(&self.svc, project, "bench-user", &grant)
             .await
             .map_err(|e| format!("connect {project}: {e}"))?;
+        Ok(tokens.access_token)
+    }
+
+    /// A new app with Postgres, a project connected to the bench user's Heroku account,
+    /// and the project's `PG_DATABASE_URL` linked to the app's `DATABASE_URL` (which
+    /// writes the current value at once and subscribes to the app's releases).
+    pub async fn link_new(&self, project: &str, app_name: &str) -> Result<Linked, String> {
+        let app = self.heroku.create_app(&self.user, app_name);
+        self.heroku
+            .add_postgres(&app, "heroku-postgresql:essential-0");
+        let project = ProjectId::parse(project).map_err(|e| e.to_string())?;
+        let access_token = self.connect(&project).await?;
         linking::link(
             &self.svc,
             &LinkRequest {
@@ -216,7 +223,7 @@ impl Stack {
         Ok(Linked {
             project,
             app,
-            token: tokens.access_token,
+            token: access_token,
         })
     }
 
