@@ -39,7 +39,8 @@ pub struct Instance {
 impl Instance {
     /// Starts `bin` with exactly `env` (nothing inherited, as in Lambda). With
     /// `count_logs`, stdout and stderr go to pipes whose bytes are counted (a pipe, like
-    /// Lambda's log capture); otherwise to /dev/null.
+    /// Lambda's log capture); otherwise to /dev/null, or to the bench's own with
+    /// `BENCH_LOGS` set.
     pub fn spawn(bin: &Path, env: &[(String, String)], count_logs: bool) -> std::io::Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.env_clear()
@@ -47,6 +48,9 @@ impl Instance {
             .stdin(Stdio::null());
         if count_logs {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else if std::env::var_os("BENCH_LOGS").is_some() {
+            // For looking into a failing run: the bootstraps' logs on the bench's own.
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
         } else {
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
         }

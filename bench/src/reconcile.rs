@@ -310,6 +310,13 @@ impl AppStore for SlowStore {
         self.pause().await;
         self.inner.load_app(app).await
     }
+    async fn load_app_checked(
+        &self,
+        app: &AppId,
+    ) -> Result<(Option<AppRecord>, Option<shared::domain::Timestamp>), StoreError> {
+        self.pause().await;
+        self.inner.load_app_checked(app).await
+    }
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
         self.pause().await;
         self.inner.save_app(record, guard).await

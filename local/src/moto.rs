@@ -51,6 +51,10 @@ impl Moto {
             port
         };
         let mut cmd = Command::new(&binary);
+        // local/moto/sitecustomize.py: transactions back up the items they touch, not
+        // the whole table once per item (moto's way, which made a transaction's time
+        // grow with the table; DynamoDB's does not).
+        cmd.env("PYTHONPATH", workspace_root().join("local/moto"));
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -666,8 +666,9 @@ async fn given_the_second_write_of_an_opt_out_failing_then_its_retry_still_delet
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     assert_eq!(s.heroku.webhooks(&app).len(), 1);
 
-    // The second PutItem fails (both of the SDK's attempts at it).
-    s.proxy.fail_once_after("PutItem", 1, 500, 2);
+    // The second write fails (both of the SDK's attempts at it): the first is the
+    // integration's PutItem, the second the app's header and link in one transaction.
+    s.proxy.fail_once_after("TransactWriteItems", 0, 500, 2);
     let first = c
         .call("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync", None)
         .await;

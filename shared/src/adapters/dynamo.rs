@@ -2,7 +2,8 @@
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | app record (links, lease, subscription) | `APP#{app_id}` | `APP` |
+//! | app record header (generation, lease, subscription) | `APP#{app_id}` | `APP` |
+//! | one link of the app (status, fingerprint, history) | `APP#{app_id}` | `LINK#{project_id}/{env_var}` |
 //! | integration | `PROJECT#{project_id}` | `INTEGRATION` |
 //! | directory entry (env var → app) | `PROJECT#{project_id}` | `ENV#{env_var}` |
 //! | OAuth state (expires by TTL on `ttl`) | `OAUTH#{sha256(state)}` | `STATE` |
@@ -17,20 +18,19 @@
 //! `{expires_at:020}#{hash}`, so `recon_sk < {now:020}` lists the expired ones). A save
 //! that keeps them unchanged does not write the index.
 //!
-//! The webhook path is one strongly consistent GetItem of the app record; every write is
-//! a conditional put on a generation number or a lease (optimistic concurrency).
+//! The webhook path is one strongly consistent Query of the app's partition (header, links
+//! and check mark; `dynamo_apps`); every write is conditional on the header's generation
+//! number or lease (optimistic concurrency).
 
 use super::dynamo_keys::{
-    Item, RECON_APPS, RECON_CLEANUP, TableKeys, app_pk, classify, decode, encode, env_sk, n,
-    project_pk, s,
+    Item, RECON_CLEANUP, TableKeys, classify, decode, encode, env_sk, n, project_pk, s,
 };
-use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId};
+use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId, Timestamp};
 use crate::ports::{
     AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, StateStore, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -67,77 +67,24 @@ impl DynamoStore {
             .map_err(|e| classify(&e))?;
         Ok(out.item)
     }
-
-    fn app_item(record: &AppRecord) -> Result<Item, StoreError> {
-        let mut next = record.clone();
-        next.generation = record.generation + 1;
-        let mut item = encode(&next)?;
-        item.insert(TableKeys::PK.into(), s(app_pk(&record.app_id)));
-        item.insert(TableKeys::SK.into(), s("APP"));
-        if let Some(project) = record.token_project() {
-            item.insert(TableKeys::RECON_PK.into(), s(RECON_APPS));
-            item.insert(
-                TableKeys::RECON_SK.into(),
-                s(format!("{project}#{}", record.app_id)),
-            );
-        }
-        Ok(item)
-    }
-
-    /// The condition expression and its values for a guarded app save.
-    fn app_put(record: &AppRecord, guard: &Guard, table: &str) -> Result<Put, StoreError> {
-        let mut put = Put::builder()
-            .table_name(table)
-            .set_item(Some(Self::app_item(record)?));
-        put = match guard {
-            Guard::New => put.condition_expression("attribute_not_exists(pk)"),
-            Guard::Unleased { generation, now_ms } => put
-                .condition_expression(
-                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
-                )
-                .expression_attribute_names("#g", "generation")
-                .expression_attribute_values(":g", n(generation))
-                .expression_attribute_values(":now", n(now_ms)),
-            Guard::LeaseHolder { owner, generation } => put
-                .condition_expression("lease_owner = :owner AND #g = :g")
-                .expression_attribute_names("#g", "generation")
-                .expression_attribute_values(":owner", s(owner.clone()))
-                .expression_attribute_values(":g", n(generation)),
-        };
-        put.build().map_err(|e| StoreError::Other(e.to_string()))
-    }
 }
 
 #[async_trait]
 impl AppStore for DynamoStore {
     async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
-        self.get(app_pk(app), "APP").await?.map(decode).transpose()
+        Ok(self.load_partition(app).await?.record)
+    }
+
+    async fn load_app_checked(
+        &self,
+        app: &AppId,
+    ) -> Result<(Option<AppRecord>, Option<Timestamp>), StoreError> {
+        let p = self.load_partition(app).await?;
+        Ok((p.record, p.checked_at))
     }
 
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
-        let put = Self::app_put(record, &guard, &self.table)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(put.item))
-            .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_names(put.expression_attribute_names)
-            .set_expression_attribute_values(put.expression_attribute_values)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Saved::Ok {
-                generation: record.generation + 1,
-            }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Saved::Conflict)
-            }
-            Err(e) => Err(classify(&e)),
-        }
+        self.save_record(record, guard, None).await
     }
 
     async fn save_app_with_entry(
@@ -147,58 +94,8 @@ impl AppStore for DynamoStore {
         entry: &DirectoryEntry,
         replacing: Option<&DirectoryEntry>,
     ) -> Result<Saved, StoreError> {
-        let app_put = Self::app_put(record, &guard, &self.table)?;
-        let mut item = encode(entry)?;
-        item.insert(TableKeys::PK.into(), s(project_pk(&entry.project_id)));
-        item.insert(TableKeys::SK.into(), s(env_sk(&entry.env_var)));
-        let mut entry_put = Put::builder().table_name(&self.table).set_item(Some(item));
-        entry_put = match replacing {
-            // An env var synced from elsewhere is a conflict, the same link again is not.
-            None => entry_put
-                .condition_expression(
-                    "attribute_not_exists(pk) OR (app_id = :app AND config_var = :cv)",
-                )
-                .expression_attribute_values(":app", s(entry.app_id.as_str()))
-                .expression_attribute_values(":cv", s(entry.config_var.as_str())),
-            // Compare-and-swap: still the entry the caller read.
-            Some(read) => entry_put
-                .condition_expression("app_id = :app AND config_var = :cv")
-                .expression_attribute_values(":app", s(read.app_id.as_str()))
-                .expression_attribute_values(":cv", s(read.config_var.as_str())),
-        };
-        let entry_put = entry_put
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(app_put).build())
-            .transact_items(TransactWriteItem::builder().put(entry_put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Saved::Ok {
-                generation: record.generation + 1,
-            }),
-            Err(e) => {
-                let cancelled_by_condition = e
-                    .as_service_error()
-                    .and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                        _ => None,
-                    })
-                    .is_some_and(|c| {
-                        c.cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                    });
-                if cancelled_by_condition {
-                    Ok(Saved::Conflict)
-                } else {
-                    Err(classify(&e))
-                }
-            }
-        }
+        let put = self.entry_put(entry, replacing)?;
+        self.save_record(record, guard, Some(put)).await
     }
 
     async fn directory_entry(

@@ -93,3 +93,22 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
 pub(crate) fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// An item's size by DynamoDB's rules (attribute names plus values; numbers counted as
+/// their digits, a close upper bound), for the 400 KB item limit.
+pub fn item_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value(x)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, x)| 1 + k.len() + value(x)).sum::<usize>()
+            }
+            AttributeValue::Ss(s) | AttributeValue::Ns(s) => s.iter().map(String::len).sum(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}

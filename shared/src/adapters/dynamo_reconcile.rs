@@ -184,7 +184,8 @@ pub struct Reindexed {
 
 impl DynamoStore {
     /// Puts the reconcile index's keys on items that should carry them and do not:
-    /// items written before the index existed (an upgrade). An app whose deliveries are
+    /// items written before the index existed (an upgrade), and moves the links of app
+    /// records written before links had items of their own into items. An app whose deliveries are
     /// lost is exactly one nobody saves, so it would never be listed otherwise. Each item
     /// is re-saved under its usual guard (the save adds the keys); one changed meanwhile
     /// got them from that change. One Scan of the table: run it once after upgrading.
@@ -195,7 +196,10 @@ impl DynamoStore {
             .client()
             .scan()
             .table_name(self.table())
-            .filter_expression("(sk = :app OR sk = :integration) AND attribute_not_exists(#p)")
+            .filter_expression(
+                "(sk = :app AND (attribute_not_exists(#p) OR attribute_exists(links))) \
+                 OR (sk = :integration AND attribute_not_exists(#p))",
+            )
             .projection_expression("pk, sk")
             .expression_attribute_names("#p", TableKeys::RECON_PK)
             .expression_attribute_values(":app", s("APP"))
@@ -220,14 +224,14 @@ impl DynamoStore {
                 let Some(record) = self.load_app(&app).await? else {
                     continue;
                 };
-                if record.has_active_links() {
-                    let guard = Guard::Unleased {
-                        generation: record.generation,
-                        now_ms,
-                    };
-                    self.save_app(&record, guard).await?;
-                    out.apps += 1;
-                }
+                // Unindexed, or keeping its links in the header (written before links
+                // had items of their own): the save indexes it and moves them out.
+                let guard = Guard::Unleased {
+                    generation: record.generation,
+                    now_ms,
+                };
+                self.save_app(&record, guard).await?;
+                out.apps += 1;
             } else if let Some(project) = pk
                 .strip_prefix("PROJECT#")
                 .and_then(|p| ProjectId::parse(p).ok())

@@ -78,6 +78,15 @@ impl AppStore for MemoryStore {
         Ok(lock(&self.apps).get(app).cloned())
     }
 
+    async fn load_app_checked(
+        &self,
+        app: &AppId,
+    ) -> Result<(Option<AppRecord>, Option<Timestamp>), StoreError> {
+        let record = self.load_app(app).await?;
+        let checked = lock(&self.checks).get(app).map(|(at, _)| *at);
+        Ok((record, checked))
+    }
+
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
         self.enter()?;
         let mut apps = lock(&self.apps);

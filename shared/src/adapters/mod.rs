@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented for DynamoDB, Secrets Manager, and in memory.
 
 mod dynamo;
+mod dynamo_apps;
 mod dynamo_keys;
 mod dynamo_pending;
 mod dynamo_reconcile;
@@ -11,7 +12,8 @@ mod memory_reconcile;
 mod secrets;
 
 pub use dynamo::DynamoStore;
-pub use dynamo_keys::{TableKeys, table_definition};
+pub use dynamo_apps::FENCE_MS;
+pub use dynamo_keys::{TableKeys, item_size, table_definition};
 pub use events::{DETAIL_TYPE, EVENT_SOURCE, EventBridgePublisher, MemoryEvents, NoEvents};
 pub use memory::{MemoryStore, MemoryVault};
 pub use memory_reconcile::{MemoryBudget, MemoryQueue};

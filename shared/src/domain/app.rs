@@ -1,9 +1,10 @@
-//! The app record: everything we keep about one Heroku app in one DynamoDB item, so the
-//! webhook path reads all of it (every link, the lease, the subscription) in one GetItem.
+//! The app record: everything we keep about one Heroku app (every link, the lease, the
+//! subscription), read whole by the webhook path in one strongly consistent read.
 
 use super::{AppId, Link, LinkKey, ProjectId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Our Heroku webhook subscription on this app (one per app, shared by every link).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,9 +59,39 @@ pub struct AppRecord {
     /// A subscription we failed to delete at Heroku, to retry on the next touch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_subscription: Option<Subscription>,
-    #[serde(default)]
+    /// Not serialized with the rest: a store keeps each link apart (in DynamoDB an item
+    /// per link, so no item grows with the number of links).
+    #[serde(skip)]
     pub links: BTreeMap<LinkKey, Link>,
+    /// What the store read: lets it write only the links a save changed.
+    #[serde(skip)]
+    pub loaded: LoadedLinks,
 }
+
+/// The links a store read into a record, each as its [`Link::digest`]: a save writes the
+/// links whose digest differs and removes those gone. A record not read from the store
+/// has none (`None`), and the store then finds out what it holds. Never stored, and
+/// ignored by equality: two records are equal when their contents are.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedLinks(Option<Arc<BTreeMap<LinkKey, u64>>>);
+
+impl LoadedLinks {
+    pub fn new(digests: BTreeMap<LinkKey, u64>) -> Self {
+        LoadedLinks(Some(Arc::new(digests)))
+    }
+
+    pub fn digests(&self) -> Option<&BTreeMap<LinkKey, u64>> {
+        self.0.as_deref()
+    }
+}
+
+impl PartialEq for LoadedLinks {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LoadedLinks {}
 
 impl AppRecord {
     pub fn new(app_id: AppId, app_name: impl Into<String>) -> Self {
@@ -75,6 +106,7 @@ impl AppRecord {
             subscription: None,
             stale_subscription: None,
             links: BTreeMap::new(),
+            loaded: LoadedLinks::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 /// SHA-256 over a domain-separated, link-scoped input, hex encoded. Scoping by link means
 /// two links holding the same URL have different fingerprints, so a fingerprint tells
 /// nothing across links; the URL's own password makes guessing the input hopeless.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Fingerprint(String);
 

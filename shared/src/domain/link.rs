@@ -32,7 +32,7 @@ impl fmt::Display for LinkKey {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
     /// Deliveries update the env var.
@@ -43,7 +43,7 @@ pub enum LinkStatus {
     Disconnected,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryKind {
     Linked,
@@ -55,7 +55,7 @@ pub enum HistoryKind {
 }
 
 /// One line of a link's history. Never holds a value, only what happened.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HistoryEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub at: Timestamp,
@@ -67,14 +67,14 @@ pub struct HistoryEntry {
 }
 
 /// A repair the reconciler made: what and when (shown in the status view).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Repair {
     #[serde(with = "time::serde::rfc3339")]
     pub at: Timestamp,
     pub what: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Link {
     pub project_id: ProjectId,
     pub env_var: EnvVarName,
@@ -128,6 +128,15 @@ pub struct Link {
 }
 
 impl Link {
+    /// A digest of every field, so a store can tell which links a save changed. Stable
+    /// within a process (a fixed-key hasher), which is as long as a loaded record lives.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+
     pub fn key(&self) -> LinkKey {
         LinkKey::new(&self.project_id, &self.env_var)
     }

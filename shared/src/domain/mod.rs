@@ -8,7 +8,7 @@ mod integration;
 mod link;
 pub mod plan;
 
-pub use app::{AppRecord, Lease, Subscription};
+pub use app::{AppRecord, Lease, LoadedLinks, Subscription};
 pub use fingerprint::Fingerprint;
 pub use ids::{AppId, ConfigVarName, EnvVarName, ProjectId, ValidationError};
 pub use integration::{Cleanup, Integration, IntegrationStatus, Trial};

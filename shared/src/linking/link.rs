@@ -229,11 +229,13 @@ pub async fn save_link(
         replaces = Some(existing);
     }
 
-    let existing_sub = svc
-        .store
-        .load_app(app_id)
-        .await?
-        .and_then(|r| r.subscription);
+    // Read once for the subscription and reused by the first save below: an app with a
+    // thousand links is a partition of a thousand items, and a conflict reloads anyway.
+    let mut read = Some(svc.store.load_app(app_id).await?);
+    let existing_sub = read
+        .as_ref()
+        .and_then(|r| r.as_ref())
+        .and_then(|r| r.subscription.clone());
     let subscription = ensure_subscription(svc, req, token, app_id, existing_sub).await?;
 
     // Not `rmw::update_app`: the record may not exist yet (it is created under
@@ -242,7 +244,10 @@ pub async fn save_link(
     let mut retry = Backoff::Within(SAVE_BUDGET).start();
     let outcome = loop {
         let now = svc.clock.now();
-        let current = svc.store.load_app(app_id).await?;
+        let current = match read.take() {
+            Some(current) => current,
+            None => svc.store.load_app(app_id).await?,
+        };
         let guard = match &current {
             None => Guard::New,
             Some(r) => Guard::Unleased {

@@ -1,8 +1,8 @@
 //! A project's links as they stand, and catching them up to their apps' newest releases.
 
 use super::LinkError;
-use crate::domain::{AppId, AppRecord, Link, LinkKey, ProjectId, Timestamp};
-use crate::ports::{AppStore, ReconcileIndex, StoreError};
+use crate::domain::{AppId, Link, LinkKey, ProjectId};
+use crate::ports::{AppStore, CheckedApp, StoreError};
 use crate::services::Services;
 use crate::sync::{SyncRequest, Target};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -19,38 +19,24 @@ pub async fn project_links(svc: &Services, project: &ProjectId) -> Result<Vec<Li
 /// Apps read at once for a project's status.
 const APPS_AT_ONCE: usize = 8;
 
-/// [`project_links`] over any store: each app's record is read once however many of the
-/// project's env vars follow it (a hundred preview env vars on one staging database were
-/// a hundred reads of one item), a few apps at a time.
+/// [`project_links`] over any store: each app's record (with its check mark) is read once
+/// however many of the project's env vars follow it (a hundred preview env vars on one
+/// staging database were a hundred reads of one item), a few apps at a time.
 pub async fn links_in<S>(store: &S, project: &ProjectId) -> Result<Vec<Link>, LinkError>
 where
-    S: AppStore + ReconcileIndex + ?Sized,
+    S: AppStore + ?Sized,
 {
     let entries = store.directory(project).await?;
     // Owned ids: a closure over borrowed ones is not general enough for a `Send` handler.
     let apps: BTreeSet<AppId> = entries.iter().map(|e| e.app_id.clone()).collect();
-    let loaded: Vec<(AppId, Option<AppRecord>, Option<Timestamp>)> = stream::iter(apps)
+    let loaded: Vec<(AppId, CheckedApp)> = stream::iter(apps)
         .map(|app| async move {
-            let record = store.load_app(&app).await?;
-            let active = record.as_ref().is_some_and(|r| {
-                r.links
-                    .values()
-                    .any(|l| l.project_id == *project && l.is_active())
-            });
-            let checked = if active {
-                store.checked_at(&app).await?
-            } else {
-                None
-            };
-            Ok::<_, StoreError>((app, record, checked))
+            Ok::<_, StoreError>((app.clone(), store.load_app_checked(&app).await?))
         })
         .buffer_unordered(APPS_AT_ONCE)
         .try_collect()
         .await?;
-    let by_app: BTreeMap<AppId, (Option<AppRecord>, Option<Timestamp>)> = loaded
-        .into_iter()
-        .map(|(app, record, checked)| (app, (record, checked)))
-        .collect();
+    let by_app: BTreeMap<AppId, CheckedApp> = loaded.into_iter().collect();
     let mut links = Vec::new();
     for entry in &entries {
         let key = LinkKey::new(project, &entry.env_var);

@@ -59,11 +59,18 @@ pub struct DirectoryEntry {
     pub config_var: ConfigVarName,
 }
 
+/// An app's record, if any, and when the reconciler last checked the app.
+pub type CheckedApp = (Option<AppRecord>, Option<Timestamp>);
+
 /// App records (links, leases, subscriptions) and the per-project directory of links.
 #[async_trait]
 pub trait AppStore: Send + Sync {
     /// A strongly consistent read of one app's record.
     async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError>;
+
+    /// The app's record and when the reconciler last checked the app (what a project's
+    /// status shows): in DynamoDB both are in the app's partition, read by one Query.
+    async fn load_app_checked(&self, app: &AppId) -> Result<CheckedApp, StoreError>;
 
     /// Writes `record` with generation `record.generation + 1` if `guard` still holds.
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError>;

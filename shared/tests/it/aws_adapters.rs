@@ -3,7 +3,7 @@
 //! fault proxy) classified as transient. The store semantics every store adapter shares
 //! (guards, leases, the directory transaction) are in `contract`.
 
-use crate::contract::{app_id, entry, new_app};
+use crate::contract::{app_id, entry, many_links, new_app};
 use aws_sdk_dynamodb::types::AttributeValue;
 use secrecy::{ExposeSecret, SecretString};
 use shared::adapters::{DynamoStore, SecretsManagerVault};
@@ -65,6 +65,98 @@ async fn given_unreadable_item_then_corrupt_and_missing_table_then_not_transient
     let missing = DynamoStore::new(store.client().clone(), "no-such-table");
     let err = missing.load_app(&app).await.unwrap_err();
     assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+}
+
+/// Every item of an app's partition, raw.
+async fn partition(
+    store: &DynamoStore,
+    app: &shared::domain::AppId,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("APP#{app}")))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("query")
+}
+
+/// Issue 9: links have items of their own, so no item grows with the links of an app, and
+/// a link's item stays small whatever its history holds (details are clipped in bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_app_with_many_links_and_full_histories_then_no_item_passes_64_kib() {
+    use shared::domain::{HISTORY_LEN, plan::note_error};
+    let store = store().await;
+    let app = app_id();
+    let mut r = new_app(&store, &app).await;
+    for mut l in many_links(&app, 150) {
+        // Every line a different long error, as the sync records them.
+        for v in 0..HISTORY_LEN as u64 * 2 {
+            let why = format!("{v} {}", "é".repeat(5_000));
+            note_error(&mut l, &why, time::OffsetDateTime::now_utc(), Some(v));
+        }
+        r.links.insert(l.key(), l);
+    }
+    let guard = Guard::Unleased {
+        generation: 1,
+        now_ms: 0,
+    };
+    assert_eq!(
+        store.save_app(&r, guard).await.unwrap(),
+        Saved::Ok { generation: 2 }
+    );
+    let items = partition(&store, &app).await;
+    assert_eq!(items.len(), 151, "a header and an item per link");
+    let largest = items.iter().map(shared::adapters::item_size).max().unwrap();
+    assert!(largest <= 64 * 1024, "largest item {largest} B");
+}
+
+/// Records written before links had items of their own keep them in the header's `links`
+/// attribute: they load as they were, and the backfill moves the links into items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfill_moves_them() {
+    let store = store().await;
+    let app = app_id();
+    let mut r = shared::domain::AppRecord::new(app.clone(), "sample-app");
+    r.generation = 7;
+    for l in many_links(&app, 120) {
+        r.links.insert(l.key(), l);
+    }
+    let mut item: std::collections::HashMap<String, AttributeValue> =
+        serde_dynamo::to_item(&r).unwrap();
+    item.insert(
+        "links".into(),
+        serde_dynamo::to_attribute_value(&r.links).unwrap(),
+    );
+    item.insert("pk".into(), AttributeValue::S(format!("APP#{app}")));
+    item.insert("sk".into(), AttributeValue::S("APP".into()));
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("raw put");
+    assert_eq!(store.load_app(&app).await.unwrap(), Some(r.clone()));
+
+    let done = store.reindex(0).await.unwrap();
+    assert_eq!(done.apps, 1);
+    let moved = store.load_app(&app).await.unwrap().expect("stored");
+    r.generation = 8;
+    assert_eq!(moved, r);
+    let items = partition(&store, &app).await;
+    assert_eq!(items.len(), 121, "a header and an item per link");
+    assert!(
+        items.iter().all(|i| !i.contains_key("links")),
+        "the header no longer holds the links"
+    );
 }
 
 // ---- Secrets Manager ------------------------------------------------------------------
@@ -262,10 +354,11 @@ async fn given_aws_answering_5xx_or_throttling_then_unavailable() {
         .await
         .expect("create");
 
-    proxy.fail("GetItem", 500);
+    // An app record is read by one Query of its partition.
+    proxy.fail("Query", 500);
     let err = store.load_app(&app).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    assert!(proxy.calls()["GetItem"] >= 1);
+    assert!(proxy.calls()["Query"] >= 1);
 
     proxy.fail("PutItem", 400); // ThrottlingException
     let guard = Guard::Unleased {
@@ -328,7 +421,7 @@ async fn given_aws_unreachable_then_unavailable_within_the_operation_timeout() {
     );
     let calls = proxy.calls();
     assert!(
-        calls.get("GetItem") >= Some(&1) && calls.get("GetSecretValue") >= Some(&1),
+        calls.get("Query") >= Some(&1) && calls.get("GetSecretValue") >= Some(&1),
         "both calls reached the black hole: {calls:?}"
     );
 }

@@ -1056,3 +1056,147 @@ contract![
     given_integrations_with_and_without_pending_cleanup_then_the_index_lists_the_owing_ones,
     given_a_check_mark_then_it_reads_back_and_the_app_record_is_untouched,
 ];
+
+// ---- Many links on one app ----------------------------------------------------------------
+// More changed links than one DynamoDB transaction holds: the adapter writes them in several
+// (dynamo_apps), and must still read back exactly what was saved, refuse stale savers, and
+// write nothing when the guard fails.
+
+/// Links for `app`, `n` of them, each with a few history lines.
+pub(crate) fn many_links(app: &AppId, n: usize) -> Vec<Link> {
+    (0..n)
+        .map(|i| {
+            let mut l = link(app, &format!("p{}", i % 10), &format!("DB_{i:04}_URL"));
+            l.fingerprint = Some(Fingerprint::of(&format!("{i}"), "postgres://x"));
+            l.last_release_version = Some(3);
+            l.history = (0..3)
+                .map(|v| HistoryEntry {
+                    at: ts("2024-05-01T12:00:00Z"),
+                    kind: HistoryKind::Synced,
+                    release_version: Some(v),
+                    detail: Some(format!("synced {i} at {v}")),
+                })
+                .collect();
+            l
+        })
+        .collect()
+}
+
+async fn given_many_links_when_added_changed_and_removed_then_each_save_loads_equal<
+    S: AppStore + ?Sized,
+>(
+    store: &S,
+) {
+    let app = app_id();
+    let mut r = new_app(store, &app).await;
+    for l in many_links(&app, 250) {
+        r.links.insert(l.key(), l);
+    }
+    assert_eq!(store.save_app(&r, unleased(1, 0)).await.unwrap(), saved(2));
+    let mut stored = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(stored, AppRecord { generation: 2, ..r });
+
+    // A sync's shape: take the lease marking every link, then commit and release it.
+    stored.set_lease(Some(Lease {
+        owner: "w".into(),
+        until_ms: i64::MAX,
+    }));
+    for l in stored.links.values_mut() {
+        l.writing_version = Some(4);
+    }
+    assert_eq!(
+        store.save_app(&stored, unleased(2, 0)).await.unwrap(),
+        saved(3)
+    );
+    let stale = store.load_app(&app).await.unwrap().expect("stored");
+    let mut leased = stale.clone();
+    for l in leased.links.values_mut().take(150) {
+        l.writing_version = None;
+        l.last_release_version = Some(4);
+        l.history.push(HistoryEntry {
+            at: ts("2024-05-02T12:00:00Z"),
+            kind: HistoryKind::Synced,
+            release_version: Some(4),
+            detail: None,
+        });
+    }
+    let gone: Vec<_> = leased.links.keys().rev().take(10).cloned().collect();
+    for k in &gone {
+        leased.links.remove(k);
+    }
+    leased.set_lease(None);
+    assert_eq!(
+        store.save_app(&leased, holder("w", 3)).await.unwrap(),
+        saved(4)
+    );
+    let now = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(
+        now,
+        AppRecord {
+            generation: 4,
+            ..leased
+        }
+    );
+    assert_eq!(now.links.len(), 240);
+
+    // Whoever read generation 3 is refused, however many links it changed.
+    let mut late = stale;
+    for l in late.links.values_mut() {
+        l.last_error = Some("late".into());
+    }
+    late.set_lease(None);
+    assert_eq!(
+        store.save_app(&late, unleased(3, 0)).await.unwrap(),
+        Saved::Conflict
+    );
+    assert_eq!(store.load_app(&app).await.unwrap().expect("stored"), now);
+}
+
+async fn given_a_live_lease_when_many_links_are_saved_unleased_then_conflict_and_no_link_written<
+    S: AppStore + ?Sized,
+>(
+    store: &S,
+) {
+    let app = app_id();
+    let before = leased_app(store, &app, "other", i64::MAX).await;
+    let mut r = before.clone();
+    r.set_lease(None);
+    for l in many_links(&app, 150) {
+        r.links.insert(l.key(), l);
+    }
+    assert_eq!(
+        store.save_app(&r, unleased(2, 0)).await.unwrap(),
+        Saved::Conflict
+    );
+    assert_eq!(store.load_app(&app).await.unwrap().expect("stored"), before);
+}
+
+async fn given_a_record_not_read_from_the_store_when_saved_over_then_the_links_it_lacks_are_gone<
+    S: AppStore + ?Sized,
+>(
+    store: &S,
+) {
+    let app = app_id();
+    let mut r = AppRecord::new(app.clone(), "sample-app");
+    let links = many_links(&app, 3);
+    for l in &links {
+        r.links.insert(l.key(), l.clone());
+    }
+    assert_eq!(store.save_app(&r, Guard::New).await.unwrap(), saved(1));
+    // Built afresh (not loaded): the store cannot know what it holds from the record.
+    let mut other = AppRecord::new(app.clone(), "sample-app");
+    other.generation = 1;
+    other.links.insert(links[1].key(), links[1].clone());
+    assert_eq!(
+        store.save_app(&other, unleased(1, 0)).await.unwrap(),
+        saved(2)
+    );
+    let got = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(got.links.keys().collect::<Vec<_>>(), vec![&links[1].key()]);
+}
+
+contract![
+    given_many_links_when_added_changed_and_removed_then_each_save_loads_equal,
+    given_a_live_lease_when_many_links_are_saved_unleased_then_conflict_and_no_link_written,
+    given_a_record_not_read_from_the_store_when_saved_over_then_the_links_it_lacks_are_gone,
+];

@@ -173,6 +173,13 @@ impl AppStore for ChaosStore {
         self.inner.load_app(app).await
     }
 
+    async fn load_app_checked(
+        &self,
+        app: &AppId,
+    ) -> Result<(Option<AppRecord>, Option<shared::domain::Timestamp>), StoreError> {
+        self.inner.load_app_checked(app).await
+    }
+
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
         let (f, pause) = self.fault();
         tokio::time::sleep(pause).await;

@@ -1105,6 +1105,19 @@ impl<H: BeforeCommit> shared::ports::AppStore for CommitHooked<H> {
         self.inner.load_app(app).await
     }
 
+    async fn load_app_checked(
+        &self,
+        app: &shared::domain::AppId,
+    ) -> Result<
+        (
+            Option<shared::domain::AppRecord>,
+            Option<shared::domain::Timestamp>,
+        ),
+        shared::ports::StoreError,
+    > {
+        self.inner.load_app_checked(app).await
+    }
+
     async fn save_app(
         &self,
         record: &shared::domain::AppRecord,
@@ -1843,4 +1856,42 @@ async fn given_a_project_with_many_env_vars_on_one_app_then_its_status_reads_the
 
     assert_eq!(links.len(), 6);
     assert_eq!(loads() - before, 2, "each app's record read once");
+}
+
+/// Issue 9: with an item per link in DynamoDB (moto), one delivery writes every env var
+/// of an app linked 150 times: taking the lease (which marks each link) and the commit
+/// each need more than one transaction, fenced by the header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_150_links_on_one_app_in_dynamodb_then_one_sync_writes_and_commits_them_all() {
+    let w = World::new();
+    let store = Arc::new(crate::aws_adapters::store().await);
+    let mut record = shared::domain::AppRecord::new(w.app.clone(), "sample-app");
+    for i in 0..150 {
+        let p = format!("p{}", i % 3);
+        if i < 3 {
+            w.connect(&p).await;
+        }
+        let l = w.link(&p, &format!("DB_URL_{i}"), "DATABASE_URL");
+        record.links.insert(l.key(), l);
+    }
+    store
+        .save_app(&record, shared::ports::Guard::New)
+        .await
+        .expect("saved");
+    w.heroku.release(5, &[("DATABASE_URL", &url(5))]);
+    let mut ctx = w.ctx();
+    ctx.apps = store.clone();
+
+    let report = ctx.sync(&w.req(Target::Release(5))).await.expect("synced");
+
+    assert_eq!(report.written.len(), 150);
+    let stored = store.load_app(&w.app).await.unwrap().expect("stored");
+    assert!(stored.live_lease(i64::MAX).is_none(), "lease released");
+    assert!(
+        stored
+            .links
+            .values()
+            .all(|l| l.last_release_version == Some(5) && l.writing_version.is_none()),
+        "every link committed at release 5"
+    );
 }

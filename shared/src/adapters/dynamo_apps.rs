@@ -1,0 +1,527 @@
+//! App records in the table: a small header item (sk `APP`: generation, lease,
+//! subscription) and one item per link (sk `LINK#{project}/{env_var}`), all in the app's
+//! partition. One strongly consistent Query reads the whole record (and the reconciler's
+//! `CHECK` mark beside it), and no item grows with the number of links: when every link
+//! lived in the app's one item, ~100 links reached DynamoDB's 400 KB item limit.
+//!
+//! Every save is guarded by the header alone (its generation and lease), and writes the
+//! links that changed since the record was read (`AppRecord::loaded`):
+//! - up to 98 changed links: one transaction with the header (and a directory entry), as
+//!   atomic as the single item was;
+//! - more (a rotation writing 1,000 env vars of one app): the header is first *fenced* in
+//!   one conditional update (the guard checked, the generation moved on, a lease of the
+//!   save's own set), then the links go in transactions of 100, then the header as the
+//!   caller meant it, on condition the fence is still ours. Meanwhile readers see a live
+//!   lease and wait or conflict as for any lease, and every link item they read is one a
+//!   save wrote whole. A save that dies midway leaves the fence until it expires
+//!   ([`FENCE_MS`]); each link it wrote is what the caller meant (the sync commits a link
+//!   only after its value was written).
+//!
+//! Records written before this layout hold their links in the header's `links`
+//! attribute; they load as before, and their next save moves the links into items (the
+//! fence is an update, so the old attribute stays until the final header replaces it).
+
+use super::DynamoStore;
+use super::dynamo_keys::{Item, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n, s};
+use crate::domain::{AppId, AppRecord, Link, LinkKey, LoadedLinks, Timestamp};
+use crate::ports::{DirectoryEntry, Guard, Saved, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use time::format_description::well_known::Rfc3339;
+
+pub(crate) const HEADER_SK: &str = "APP";
+pub(crate) const CHECK_SK: &str = "CHECK";
+const LINK_PREFIX: &str = "LINK#";
+/// Items one TransactWriteItems may hold (DynamoDB's limit).
+const TRANSACT_MAX: usize = 100;
+/// How long a save made in several transactions fences its app: longer than a function
+/// runs (15 s), so only a save that died leaves a fence behind, and not for long.
+pub const FENCE_MS: i64 = 20_000;
+
+fn link_sk(key: &LinkKey) -> String {
+    format!("{LINK_PREFIX}{key}")
+}
+
+/// A change to one link item.
+enum Change {
+    Put(Item),
+    Delete(String),
+}
+
+/// Why a write did not happen: its condition failed, or the call did.
+enum Refused {
+    Condition,
+    Failed(StoreError),
+}
+
+/// The links of a header written before links had items of their own.
+#[derive(Deserialize)]
+struct Legacy {
+    #[serde(default)]
+    links: BTreeMap<LinkKey, Link>,
+}
+
+/// What one Query of an app's partition holds.
+pub(crate) struct Partition {
+    pub record: Option<AppRecord>,
+    pub checked_at: Option<Timestamp>,
+}
+
+impl DynamoStore {
+    /// Reads every item of the app's partition, strongly consistent (a page per MB).
+    pub(crate) async fn load_partition(&self, app: &AppId) -> Result<Partition, StoreError> {
+        let mut header: Option<Item> = None;
+        let mut links = BTreeMap::new();
+        let mut digests = BTreeMap::new();
+        let mut checked_at = None;
+        let mut pages = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(app_pk(app)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify(&e))?;
+            let sk = item.get(TableKeys::SK).and_then(|v| v.as_s().ok());
+            match sk.map(String::as_str) {
+                Some(HEADER_SK) => header = Some(item),
+                Some(CHECK_SK) => {
+                    if let Some(at) = item.get("checked_at").and_then(|v| v.as_s().ok()) {
+                        checked_at = Some(
+                            Timestamp::parse(at, &Rfc3339)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        );
+                    }
+                }
+                Some(sk) if sk.starts_with(LINK_PREFIX) => {
+                    let link: Link = decode(item)?;
+                    digests.insert(link.key(), link.digest());
+                    links.insert(link.key(), link);
+                }
+                _ => {}
+            }
+        }
+        let Some(header) = header else {
+            return Ok(Partition {
+                record: None,
+                checked_at,
+            });
+        };
+        let legacy = header.contains_key("links");
+        let mut record: AppRecord = if legacy {
+            let old: Legacy = decode(header.clone())?;
+            for (key, link) in old.links {
+                // A link item is newer than the attribute: a move that died midway.
+                links.entry(key).or_insert(link);
+            }
+            decode(header)?
+        } else {
+            decode(header)?
+        };
+        record.links = links;
+        // A legacy record's links are not all items yet: its save finds out what is.
+        record.loaded = if legacy {
+            LoadedLinks::default()
+        } else {
+            LoadedLinks::new(digests)
+        };
+        Ok(Partition {
+            record: Some(record),
+            checked_at,
+        })
+    }
+
+    /// The header item of `record` at `generation`, with the reconcile index's keys while
+    /// it has an active link. Links are not part of it (`AppRecord` skips them).
+    fn header_item(record: &AppRecord, generation: u64) -> Result<Item, StoreError> {
+        let mut item = encode(record)?;
+        item.insert("generation".into(), n(generation));
+        item.insert(TableKeys::PK.into(), s(app_pk(&record.app_id)));
+        item.insert(TableKeys::SK.into(), s(HEADER_SK));
+        if let Some(project) = record.token_project() {
+            item.insert(TableKeys::RECON_PK.into(), s(RECON_APPS));
+            item.insert(
+                TableKeys::RECON_SK.into(),
+                s(format!("{project}#{}", record.app_id)),
+            );
+        }
+        Ok(item)
+    }
+
+    fn link_item(app: &AppId, link: &Link) -> Result<Item, StoreError> {
+        let mut item = encode(link)?;
+        item.insert(TableKeys::PK.into(), s(app_pk(app)));
+        item.insert(TableKeys::SK.into(), s(link_sk(&link.key())));
+        Ok(item)
+    }
+
+    /// The header put under `guard`'s condition.
+    fn guarded_put(&self, item: Item, guard: &Guard) -> Result<Put, StoreError> {
+        let put = Put::builder().table_name(self.table()).set_item(Some(item));
+        let put = match guard {
+            Guard::New => put.condition_expression("attribute_not_exists(pk)"),
+            Guard::Unleased { generation, now_ms } => put
+                .condition_expression(
+                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
+                )
+                .expression_attribute_names("#g", "generation")
+                .expression_attribute_values(":g", n(generation))
+                .expression_attribute_values(":now", n(now_ms)),
+            Guard::LeaseHolder { owner, generation } => put
+                .condition_expression("lease_owner = :owner AND #g = :g")
+                .expression_attribute_names("#g", "generation")
+                .expression_attribute_values(":owner", s(owner.clone()))
+                .expression_attribute_values(":g", n(generation)),
+        };
+        put.build().map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    /// The link items to write or remove so the stored links become `record.links`.
+    async fn link_changes(
+        &self,
+        record: &AppRecord,
+        guard: &Guard,
+    ) -> Result<Vec<Change>, StoreError> {
+        // sk → digest of the stored link, where known.
+        let stored: BTreeMap<String, Option<u64>> = match (record.loaded.digests(), guard) {
+            (Some(d), _) => d.iter().map(|(k, v)| (link_sk(k), Some(*v))).collect(),
+            (None, Guard::New) => BTreeMap::new(),
+            (None, _) => self.stored_link_keys(&record.app_id).await?,
+        };
+        let mut changes = Vec::new();
+        for link in record.links.values() {
+            let sk = link_sk(&link.key());
+            if stored.get(&sk).copied().flatten() != Some(link.digest()) {
+                changes.push(Change::Put(Self::link_item(&record.app_id, link)?));
+            }
+        }
+        for sk in stored.keys() {
+            let gone = sk
+                .strip_prefix(LINK_PREFIX)
+                .is_some_and(|k| !record.links.keys().any(|key| key.as_str() == k));
+            if gone {
+                changes.push(Change::Delete(sk.clone()));
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The sort keys of the app's link items (for a record not read from this store).
+    async fn stored_link_keys(
+        &self,
+        app: &AppId,
+    ) -> Result<BTreeMap<String, Option<u64>>, StoreError> {
+        let mut out = BTreeMap::new();
+        let mut pages = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :link)")
+            .expression_attribute_values(":pk", s(app_pk(app)))
+            .expression_attribute_values(":link", s(LINK_PREFIX))
+            .projection_expression("sk")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify(&e))?;
+            if let Some(sk) = item.get(TableKeys::SK).and_then(|v| v.as_s().ok()) {
+                out.insert(sk.clone(), None);
+            }
+        }
+        Ok(out)
+    }
+
+    fn change_item(&self, app: &AppId, change: Change) -> Result<TransactWriteItem, StoreError> {
+        let other = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+        Ok(match change {
+            Change::Put(item) => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(self.table())
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(other)?,
+                )
+                .build(),
+            Change::Delete(sk) => TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(self.table())
+                        .key(TableKeys::PK, s(app_pk(app)))
+                        .key(TableKeys::SK, s(sk))
+                        .build()
+                        .map_err(other)?,
+                )
+                .build(),
+        })
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Refused> {
+        match self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if cancelled_by_condition(&e) => Err(Refused::Condition),
+            Err(e) => Err(Refused::Failed(classify(&e))),
+        }
+    }
+
+    /// The header alone, strongly consistent: how a save whose answer was lost finds
+    /// out whether it landed.
+    async fn header(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(TableKeys::PK, s(app_pk(app)))
+            .key(TableKeys::SK, s(HEADER_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.item.map(decode).transpose()
+    }
+
+    /// Saves `record` at generation + 1 under `guard`, with `entry` (a directory entry's
+    /// conditional put) in the same transaction as the guard's check.
+    pub(crate) async fn save_record(
+        &self,
+        record: &AppRecord,
+        guard: Guard,
+        entry: Option<Put>,
+    ) -> Result<Saved, StoreError> {
+        let generation = record.generation + 1;
+        let saved = Saved::Ok { generation };
+        let changes = self.link_changes(record, &guard).await?;
+        let room = TRANSACT_MAX - 1 - usize::from(entry.is_some());
+        if changes.is_empty() && entry.is_none() {
+            // A lease taken or released: one PutItem, half a transaction's write units.
+            let put = self.guarded_put(Self::header_item(record, generation)?, &guard)?;
+            let result = self
+                .client()
+                .put_item()
+                .table_name(self.table())
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_names(put.expression_attribute_names)
+                .set_expression_attribute_values(put.expression_attribute_values)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(saved),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(Saved::Conflict)
+                }
+                Err(e) => Err(classify(&e)),
+            };
+        }
+        if changes.len() <= room {
+            let header = self.guarded_put(Self::header_item(record, generation)?, &guard)?;
+            let mut items = vec![TransactWriteItem::builder().put(header).build()];
+            items.extend(entry.map(|p| TransactWriteItem::builder().put(p).build()));
+            for change in changes {
+                items.push(self.change_item(&record.app_id, change)?);
+            }
+            return match self.transact(items).await {
+                Ok(()) => Ok(saved),
+                Err(Refused::Condition) => Ok(Saved::Conflict),
+                Err(Refused::Failed(e)) => Err(e),
+            };
+        }
+        self.save_fenced(record, guard, entry, changes).await
+    }
+
+    /// A save too large for one transaction (see the module docs).
+    async fn save_fenced(
+        &self,
+        record: &AppRecord,
+        guard: Guard,
+        entry: Option<Put>,
+        changes: Vec<Change>,
+    ) -> Result<Saved, StoreError> {
+        let app = &record.app_id;
+        let generation = record.generation + 1;
+        let fence = format!("save:{}", uuid::Uuid::new_v4());
+        let now_ms = match guard {
+            Guard::Unleased { now_ms, .. } => now_ms,
+            _ => system_now_ms(),
+        };
+        // A lease the caller keeps (a write in doubt) must not end earlier for the fence.
+        let until = (now_ms + FENCE_MS).max(record.lease_until_ms.unwrap_or(0));
+        let fenced = self.fence_update(record, &guard, &fence, until)?;
+        let mut items = vec![TransactWriteItem::builder().update(fenced).build()];
+        items.extend(entry.map(|p| TransactWriteItem::builder().put(p).build()));
+        match self.transact(items).await {
+            Ok(()) => {}
+            // Refused, or every attempt failed though one landed: ours if it holds our fence.
+            Err(refused) => {
+                let ours = self.header(app).await.ok().flatten().is_some_and(|h| {
+                    h.lease_owner.as_deref() == Some(fence.as_str()) && h.generation == generation
+                });
+                if !ours {
+                    return match refused {
+                        Refused::Condition => Ok(Saved::Conflict),
+                        Refused::Failed(e) => Err(e),
+                    };
+                }
+            }
+        }
+        let mut changes = changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            let chunk = changes
+                .by_ref()
+                .take(TRANSACT_MAX)
+                .map(|c| self.change_item(app, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Unconditional puts and deletes: retrying one is harmless. A failure leaves
+            // the fence to expire; every link written so far is whole and as meant.
+            match self.transact(chunk).await {
+                Ok(()) => {}
+                Err(Refused::Failed(e)) => return Err(e),
+                Err(Refused::Condition) => {
+                    return Err(StoreError::Other("unconditional link write refused".into()));
+                }
+            }
+        }
+        let header = Self::header_item(record, generation)?;
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(header))
+            .condition_expression("lease_owner = :fence AND #g = :g")
+            .expression_attribute_names("#g", "generation")
+            .expression_attribute_values(":fence", s(fence))
+            .expression_attribute_values(":g", n(generation))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Ok { generation }),
+            Err(e) => {
+                // Landed with its answer lost, if the header is exactly what we wrote.
+                let mut meant = record.clone();
+                meant.generation = generation;
+                meant.links.clear();
+                if let Ok(Some(h)) = self.header(app).await
+                    && h == meant
+                {
+                    return Ok(Saved::Ok { generation });
+                }
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception())
+                {
+                    tracing::error!(app_id = %app, "a large save's fence expired before it finished");
+                    Ok(Saved::Conflict)
+                } else {
+                    Err(classify(&e))
+                }
+            }
+        }
+    }
+
+    /// The fence: `guard`'s condition, the generation moved on and a lease of the save's
+    /// own, leaving the rest of the header (a legacy `links` attribute too) as it was.
+    fn fence_update(
+        &self,
+        record: &AppRecord,
+        guard: &Guard,
+        fence: &str,
+        until: i64,
+    ) -> Result<Update, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(TableKeys::PK, s(app_pk(&record.app_id)))
+            .key(TableKeys::SK, s(HEADER_SK))
+            .update_expression(
+                "SET app_id = :app, app_name = :name, #g = :next, lease_owner = :fence, \
+                 lease_until_ms = :until REMOVE lease_version, lease_delivery",
+            )
+            .expression_attribute_names("#g", "generation")
+            .expression_attribute_values(":app", s(record.app_id.as_str()))
+            .expression_attribute_values(":name", s(record.app_name.clone()))
+            .expression_attribute_values(":next", n(record.generation + 1))
+            .expression_attribute_values(":fence", s(fence))
+            .expression_attribute_values(":until", n(until));
+        let update = match guard {
+            Guard::New => update.condition_expression("attribute_not_exists(pk)"),
+            Guard::Unleased { generation, now_ms } => update
+                .condition_expression(
+                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
+                )
+                .expression_attribute_values(":g", n(generation))
+                .expression_attribute_values(":now", n(now_ms)),
+            Guard::LeaseHolder { owner, generation } => update
+                .condition_expression("lease_owner = :owner AND #g = :g")
+                .expression_attribute_values(":owner", s(owner.clone()))
+                .expression_attribute_values(":g", n(generation)),
+        };
+        update.build().map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    /// A directory entry's put, conditional as `AppStore::save_app_with_entry` says.
+    pub(crate) fn entry_put(
+        &self,
+        entry: &DirectoryEntry,
+        replacing: Option<&DirectoryEntry>,
+    ) -> Result<Put, StoreError> {
+        use super::dynamo_keys::{env_sk, project_pk};
+        let mut item = encode(entry)?;
+        item.insert(TableKeys::PK.into(), s(project_pk(&entry.project_id)));
+        item.insert(TableKeys::SK.into(), s(env_sk(&entry.env_var)));
+        let put = Put::builder().table_name(self.table()).set_item(Some(item));
+        let put = match replacing {
+            // An env var synced from elsewhere is a conflict, the same link again is not.
+            None => put
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (app_id = :app AND config_var = :cv)",
+                )
+                .expression_attribute_values(":app", s(entry.app_id.as_str()))
+                .expression_attribute_values(":cv", s(entry.config_var.as_str())),
+            // Compare-and-swap: still the entry the caller read.
+            Some(read) => put
+                .condition_expression("app_id = :app AND config_var = :cv")
+                .expression_attribute_values(":app", s(read.app_id.as_str()))
+                .expression_attribute_values(":cv", s(read.config_var.as_str())),
+        };
+        put.build().map_err(|e| StoreError::Other(e.to_string()))
+    }
+}
+
+/// A transaction cancelled because a condition failed, or because another transaction was
+/// writing the same item at once (DynamoDB's `TransactionConflict`): either way the
+/// caller reloads and decides again.
+fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError>) -> bool {
+    e.as_service_error()
+        .and_then(|se| match se {
+            TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+            _ => None,
+        })
+        .is_some_and(|c| {
+            c.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            })
+        })
+}
+
+fn system_now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
