@@ -317,6 +317,14 @@ impl AppStore for SlowStore {
         self.pause().await;
         self.inner.load_app_checked(app).await
     }
+    async fn load_link(
+        &self,
+        app: &AppId,
+        key: &shared::domain::LinkKey,
+    ) -> Result<Option<shared::domain::Link>, StoreError> {
+        self.pause().await;
+        self.inner.load_link(app, key).await
+    }
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
         self.pause().await;
         self.inner.save_app(record, guard).await

@@ -689,3 +689,36 @@ async fn given_the_second_write_of_an_opt_out_failing_then_its_retry_still_delet
         "{status}"
     );
 }
+
+/// Issue 9, item 3: clean-up calls Heroku through the one token helper. It used to take
+/// the cached access token as it was: once that token had expired, Heroku's 401 read as
+/// "cannot be done", the clean-up was dropped, and the subscription stayed at Heroku.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_an_expired_access_token_when_opting_out_then_it_is_refreshed_and_the_subscription_deleted()
+ {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+    assert_eq!(s.heroku.webhooks(&app).len(), 1);
+    let refreshes = s.heroku.request_count("POST", "/oauth/token");
+
+    s.heroku.expire_access_tokens(&user);
+    let out = c
+        .call("DELETE", "/projects/p1/env-vars/PG_URL/heroku-sync", None)
+        .await;
+    assert_eq!(out.status, 204, "{}", out.json);
+
+    assert!(
+        s.heroku.webhooks(&app).is_empty(),
+        "no webhook left at Heroku"
+    );
+    assert_eq!(
+        s.heroku.request_count("POST", "/oauth/token"),
+        refreshes + 1,
+        "one refresh"
+    );
+}

@@ -25,7 +25,9 @@
 use super::dynamo_keys::{
     Item, RECON_CLEANUP, TableKeys, classify, decode, encode, env_sk, n, project_pk, s,
 };
-use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId, Timestamp};
+use crate::domain::{
+    AppId, AppRecord, EnvVarName, Integration, Link, LinkKey, ProjectId, Timestamp,
+};
 use crate::ports::{
     AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, StateStore, StoreError,
 };
@@ -81,6 +83,10 @@ impl AppStore for DynamoStore {
     ) -> Result<(Option<AppRecord>, Option<Timestamp>), StoreError> {
         let p = self.load_partition(app).await?;
         Ok((p.record, p.checked_at))
+    }
+
+    async fn load_link(&self, app: &AppId, key: &LinkKey) -> Result<Option<Link>, StoreError> {
+        self.link(app, key).await
     }
 
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {

@@ -279,6 +279,33 @@ impl DynamoStore {
         }
     }
 
+    /// One link's item; a record still in the old form (links in its header) is read
+    /// whole instead.
+    pub(crate) async fn link(
+        &self,
+        app: &AppId,
+        key: &LinkKey,
+    ) -> Result<Option<Link>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(TableKeys::PK, s(app_pk(app)))
+            .key(TableKeys::SK, s(link_sk(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        match out.item {
+            Some(item) => Ok(Some(decode(item)?)),
+            None => Ok(self
+                .load_partition(app)
+                .await?
+                .record
+                .and_then(|r| r.links.get(key).cloned())),
+        }
+    }
+
     /// The header alone, strongly consistent: how a save whose answer was lost finds
     /// out whether it landed.
     async fn header(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {

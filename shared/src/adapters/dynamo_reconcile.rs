@@ -197,11 +197,12 @@ impl DynamoStore {
             .scan()
             .table_name(self.table())
             .filter_expression(
-                "(sk = :app AND (attribute_not_exists(#p) OR attribute_exists(links))) \
+                "(sk = :app AND (attribute_not_exists(#p) OR attribute_exists(#links))) \
                  OR (sk = :integration AND attribute_not_exists(#p))",
             )
             .projection_expression("pk, sk")
             .expression_attribute_names("#p", TableKeys::RECON_PK)
+            .expression_attribute_names("#links", "links")
             .expression_attribute_values(":app", s("APP"))
             .expression_attribute_values(":integration", s("INTEGRATION"))
             .into_paginator()

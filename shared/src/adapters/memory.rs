@@ -1,7 +1,9 @@
 //! In-memory adapters with the same conditional semantics as DynamoDB and Secrets
 //! Manager, for fast domain tests. They count calls and can be told to fail.
 
-use crate::domain::{AppId, AppRecord, EnvVarName, Integration, ProjectId, Timestamp};
+use crate::domain::{
+    AppId, AppRecord, EnvVarName, Integration, Link, LinkKey, ProjectId, Timestamp,
+};
 use crate::ports::{
     AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, PendingGrant, PendingGrants,
     Saved, SecretVault, SecretVersion, StateStore, StoreError, VaultError,
@@ -85,6 +87,13 @@ impl AppStore for MemoryStore {
         let record = self.load_app(app).await?;
         let checked = lock(&self.checks).get(app).map(|(at, _)| *at);
         Ok((record, checked))
+    }
+
+    async fn load_link(&self, app: &AppId, key: &LinkKey) -> Result<Option<Link>, StoreError> {
+        Ok(self
+            .load_app(app)
+            .await?
+            .and_then(|r| r.links.get(key).cloned()))
     }
 
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {

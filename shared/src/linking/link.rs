@@ -2,12 +2,12 @@
 //! with its directory entry, and the first sync.
 
 use super::subscription::ensure_subscription;
-use super::{LinkError, heroku_error};
+use super::{LinkError, heroku_error, proven_token};
 use crate::domain::{
     AppId, AppRecord, ConfigVarName, EnvVarName, HistoryEntry, HistoryKind, Link, LinkKey,
     LinkStatus, ProjectId,
 };
-use crate::heroku::{AccessToken, HerokuError};
+use crate::heroku::AccessToken;
 use crate::ports::{AppStore, DirectoryEntry, Guard, HerokuApi, Saved};
 use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::services::Services;
@@ -107,20 +107,12 @@ pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError
     // The first call proves the token: a 401 (revoked early, or expired sooner than it
     // said) refreshes it once, and every later call of this request uses the one that
     // worked. Without this a stale token answered "reconnect" to a grant still good.
-    let cached = svc.tokens.access_token(&req.project).await?;
-    let (app, token) = match svc.heroku.app(&cached, &req.app).await {
-        Ok(app) => (app, cached),
-        Err(HerokuError::Unauthorized) => {
-            let fresh = svc.tokens.refresh(&req.project, &cached).await?;
-            let app = svc
-                .heroku
-                .app(&fresh, &req.app)
-                .await
-                .map_err(|e| heroku_error(e, "the Heroku app"))?;
-            (app, fresh)
-        }
-        Err(e) => return Err(heroku_error(e, "the Heroku app")),
-    };
+    let (app, token) = proven_token(svc, &req.project, "the Heroku app", |token| {
+        let heroku = svc.heroku.clone();
+        let name = req.app.clone();
+        async move { heroku.app(&token, &name).await }
+    })
+    .await?;
     let app_id = AppId::parse(&app.id).map_err(|e| LinkError::Internal(e.to_string()))?;
     let newest = svc
         .heroku
@@ -174,15 +166,10 @@ pub async fn link(svc: &Services, req: &LinkRequest) -> Result<Linked, LinkError
             repair: None,
         })
         .await?;
-    let record = svc
+    let link = svc
         .store
-        .load_app(&app_id)
+        .load_link(&app_id, &LinkKey::new(&req.project, &req.env_var))
         .await?
-        .ok_or_else(|| LinkError::Internal("app record vanished".into()))?;
-    let link = record
-        .links
-        .get(&LinkKey::new(&req.project, &req.env_var))
-        .cloned()
         .ok_or_else(|| LinkError::Internal("link vanished".into()))?;
     Ok(Linked {
         outcome: linked,

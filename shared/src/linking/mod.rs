@@ -18,7 +18,7 @@ use crate::ports::StoreError;
 use crate::services::Services;
 use crate::signing::KeyError;
 use crate::sync::SyncError;
-use crate::tokens::TokenError;
+use crate::tokens::{CallError, TokenError};
 use std::time::Duration;
 
 /// Why connecting or linking failed, by what the caller should hear.
@@ -141,7 +141,8 @@ impl From<LinkError> for ApiError {
     }
 }
 
-/// Runs `call` with the project's Heroku token, refreshing it once if Heroku answers 401.
+/// Runs `call` with the project's Heroku token (`TokenManager::with_token`: refreshed on
+/// a 401), its failure told as a linking error about `what`.
 pub async fn with_token<T, F, Fut>(
     svc: &Services,
     project: &ProjectId,
@@ -152,13 +153,25 @@ where
     F: Fn(AccessToken) -> Fut,
     Fut: std::future::Future<Output = Result<T, HerokuError>>,
 {
-    let token = svc.tokens.access_token(project).await?;
-    match call(token.clone()).await {
-        Ok(v) => Ok(v),
-        Err(HerokuError::Unauthorized) => {
-            let fresh = svc.tokens.refresh(project, &token).await?;
-            call(fresh).await.map_err(|e| heroku_error(e, what))
-        }
-        Err(e) => Err(heroku_error(e, what)),
+    proven_token(svc, project, what, call).await.map(|(v, _)| v)
+}
+
+/// [`with_token`], also handing back the token that worked: a request's later calls use
+/// it rather than each proving the cached one again.
+pub async fn proven_token<T, F, Fut>(
+    svc: &Services,
+    project: &ProjectId,
+    what: &str,
+    call: F,
+) -> Result<(T, AccessToken), LinkError>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, HerokuError>>,
+{
+    match svc.tokens.with_token(project, call).await {
+        Ok(done) => Ok(done),
+        Err(CallError::Token(e)) => Err(e.into()),
+        Err(CallError::Heroku(e)) => Err(heroku_error(e, what)),
+        Err(CallError::Refused) => Err(LinkError::Reconnect),
     }
 }

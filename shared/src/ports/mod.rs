@@ -11,7 +11,7 @@ pub use secrets::{
 };
 
 use crate::domain::{
-    AppId, AppRecord, ConfigVarName, EnvVarName, Integration, ProjectId, Timestamp,
+    AppId, AppRecord, ConfigVarName, EnvVarName, Integration, Link, LinkKey, ProjectId, Timestamp,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,10 @@ pub trait AppStore: Send + Sync {
     /// The app's record and when the reconciler last checked the app (what a project's
     /// status shows): in DynamoDB both are in the app's partition, read by one Query.
     async fn load_app_checked(&self, app: &AppId) -> Result<CheckedApp, StoreError>;
+
+    /// One link as stored, strongly consistent: what a caller shows after changing it. In
+    /// DynamoDB the link's own item, not its app's whole partition.
+    async fn load_link(&self, app: &AppId, key: &LinkKey) -> Result<Option<Link>, StoreError>;
 
     /// Writes `record` with generation `record.generation + 1` if `guard` still holds.
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError>;

@@ -6,7 +6,7 @@ use crate::domain::plan::{Fetched, note_error};
 use crate::domain::{AppId, AppRecord, Link, LinkKey, ProjectId};
 use crate::heroku::HerokuError;
 use crate::rmw::{self, Backoff, Edit, Updated};
-use crate::tokens::TokenError;
+use crate::tokens::{CallError, TokenError};
 use std::time::Duration;
 
 impl SyncContext {
@@ -86,8 +86,8 @@ impl SyncContext {
         }
     }
 
-    /// Runs `call` with the project's token, refreshing once on a 401. The outer `Err` is
-    /// transient; `Ok(Err(reason))` is a permanent failure to record on the links.
+    /// Runs `call` with the project's token (`TokenManager::with_token`). The outer
+    /// `Err` is transient; `Ok(Err(reason))` is a permanent failure to record on the links.
     pub(crate) async fn with_token<T, F, Fut>(
         &self,
         project: &ProjectId,
@@ -97,33 +97,14 @@ impl SyncContext {
         F: Fn(crate::heroku::AccessToken) -> Fut,
         Fut: std::future::Future<Output = Result<T, HerokuError>>,
     {
-        let token = match self.tokens.access_token(project).await {
-            Ok(t) => t,
-            Err(e) => return token_failure(e),
-        };
-        match call(token.clone()).await {
-            Ok(v) => return Ok(Ok(v)),
-            Err(HerokuError::Unauthorized) => {}
-            Err(e) => return heroku_failure(e),
+        match self.tokens.with_token(project, call).await {
+            Ok((v, _)) => Ok(Ok(v)),
+            Err(CallError::Token(e)) => token_failure(e),
+            Err(CallError::Heroku(e)) => heroku_failure(e),
+            Err(CallError::Refused) => Ok(Err(
+                "Heroku rejected a freshly refreshed token; reconnect Heroku".into(),
+            )),
         }
-        // Twice at most: the first refresh may hand back a token another container
-        // stored meanwhile, which Heroku may have stopped accepting too; the second then
-        // refreshes that one itself.
-        let mut failed = token;
-        for _ in 0..2 {
-            let token = match self.tokens.refresh(project, &failed).await {
-                Ok(t) => t,
-                Err(e) => return token_failure(e),
-            };
-            match call(token.clone()).await {
-                Ok(v) => return Ok(Ok(v)),
-                Err(HerokuError::Unauthorized) => failed = token,
-                Err(e) => return heroku_failure(e),
-            }
-        }
-        Ok(Err(
-            "Heroku rejected a freshly refreshed token; reconnect Heroku".into(),
-        ))
     }
 
     pub(super) async fn fetch(

@@ -1,9 +1,11 @@
 //! Heroku access tokens per project: cached per warm container, refreshed when expired or
 //! refused, with refreshes serialised across containers so no refresh token is lost.
 
+mod call;
 mod names;
 mod refresh;
 
+pub use call::CallError;
 pub use names::SecretNames;
 
 use crate::clock::Clock;

@@ -1195,7 +1195,27 @@ async fn given_a_record_not_read_from_the_store_when_saved_over_then_the_links_i
     assert_eq!(got.links.keys().collect::<Vec<_>>(), vec![&links[1].key()]);
 }
 
+async fn given_a_saved_link_when_loaded_alone_then_equal_and_a_missing_one_none<
+    S: AppStore + ?Sized,
+>(
+    store: &S,
+) {
+    let app = app_id();
+    let r = full_record(&app);
+    assert_eq!(store.save_app(&r, Guard::New).await.unwrap(), saved(1));
+    for (key, link) in &r.links {
+        assert_eq!(
+            store.load_link(&app, key).await.unwrap().as_ref(),
+            Some(link)
+        );
+    }
+    let missing = shared::domain::LinkKey::new(&project("p9"), &env_var("NOPE_URL"));
+    assert_eq!(store.load_link(&app, &missing).await.unwrap(), None);
+    assert_eq!(store.load_link(&app_id(), &missing).await.unwrap(), None);
+}
+
 contract![
+    given_a_saved_link_when_loaded_alone_then_equal_and_a_missing_one_none,
     given_many_links_when_added_changed_and_removed_then_each_save_loads_equal,
     given_a_live_lease_when_many_links_are_saved_unleased_then_conflict_and_no_link_written,
     given_a_record_not_read_from_the_store_when_saved_over_then_the_links_it_lacks_are_gone,

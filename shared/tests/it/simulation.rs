@@ -180,6 +180,14 @@ impl AppStore for ChaosStore {
         self.inner.load_app_checked(app).await
     }
 
+    async fn load_link(
+        &self,
+        app: &AppId,
+        key: &shared::domain::LinkKey,
+    ) -> Result<Option<shared::domain::Link>, StoreError> {
+        self.inner.load_link(app, key).await
+    }
+
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError> {
         let (f, pause) = self.fault();
         tokio::time::sleep(pause).await;

@@ -1118,6 +1118,14 @@ impl<H: BeforeCommit> shared::ports::AppStore for CommitHooked<H> {
         self.inner.load_app_checked(app).await
     }
 
+    async fn load_link(
+        &self,
+        app: &shared::domain::AppId,
+        key: &shared::domain::LinkKey,
+    ) -> Result<Option<shared::domain::Link>, shared::ports::StoreError> {
+        self.inner.load_link(app, key).await
+    }
+
     async fn save_app(
         &self,
         record: &shared::domain::AppRecord,
