@@ -33,6 +33,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::Put;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -54,6 +55,33 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// A directory entry's put, conditional as `AppStore::save_app_with_entry` says.
+    fn entry_put(
+        &self,
+        entry: &DirectoryEntry,
+        replacing: Option<&DirectoryEntry>,
+    ) -> Result<Put, StoreError> {
+        let mut item = encode(entry)?;
+        item.insert(TableKeys::PK.into(), s(project_pk(&entry.project_id)));
+        item.insert(TableKeys::SK.into(), s(env_sk(&entry.env_var)));
+        let put = Put::builder().table_name(self.table()).set_item(Some(item));
+        let put = match replacing {
+            // An env var synced from elsewhere is a conflict, the same link again is not.
+            None => put
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (app_id = :app AND config_var = :cv)",
+                )
+                .expression_attribute_values(":app", s(entry.app_id.as_str()))
+                .expression_attribute_values(":cv", s(entry.config_var.as_str())),
+            // Compare-and-swap: still the entry the caller read.
+            Some(read) => put
+                .condition_expression("app_id = :app AND config_var = :cv")
+                .expression_attribute_values(":app", s(read.app_id.as_str()))
+                .expression_attribute_values(":cv", s(read.config_var.as_str())),
+        };
+        put.build().map_err(|e| StoreError::Other(e.to_string()))
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {

@@ -8,7 +8,8 @@
 //! links that changed since the record was read (`AppRecord::loaded`):
 //! - up to 98 changed links: one transaction with the header (and a directory entry), as
 //!   atomic as the single item was;
-//! - more (a rotation writing 1,000 env vars of one app): the header is first *fenced* in
+//! - more (a rotation writing 1,000 env vars of one app; `dynamo_fence`): the header is
+//!   first *fenced* in
 //!   one conditional update (the guard checked, the generation moved on, a lease of the
 //!   save's own set), then the links go in transactions of 100, then the header as the
 //!   caller meant it, on condition the fence is still ours. Meanwhile readers see a live
@@ -24,10 +25,10 @@
 use super::DynamoStore;
 use super::dynamo_keys::{Item, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n, s};
 use crate::domain::{AppId, AppRecord, Link, LinkKey, LoadedLinks, Timestamp};
-use crate::ports::{DirectoryEntry, Guard, Saved, StoreError};
+use crate::ports::{Guard, Saved, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
@@ -36,23 +37,20 @@ pub(crate) const HEADER_SK: &str = "APP";
 pub(crate) const CHECK_SK: &str = "CHECK";
 const LINK_PREFIX: &str = "LINK#";
 /// Items one TransactWriteItems may hold (DynamoDB's limit).
-const TRANSACT_MAX: usize = 100;
-/// How long a save made in several transactions fences its app: longer than a function
-/// runs (15 s), so only a save that died leaves a fence behind, and not for long.
-pub const FENCE_MS: i64 = 20_000;
+pub(super) const TRANSACT_MAX: usize = 100;
 
 fn link_sk(key: &LinkKey) -> String {
     format!("{LINK_PREFIX}{key}")
 }
 
 /// A change to one link item.
-enum Change {
+pub(super) enum Change {
     Put(Item),
     Delete(String),
 }
 
 /// Why a write did not happen: its condition failed, or the call did.
-enum Refused {
+pub(super) enum Refused {
     Condition,
     Failed(StoreError),
 }
@@ -140,7 +138,7 @@ impl DynamoStore {
 
     /// The header item of `record` at `generation`, with the reconcile index's keys while
     /// it has an active link. Links are not part of it (`AppRecord` skips them).
-    fn header_item(record: &AppRecord, generation: u64) -> Result<Item, StoreError> {
+    pub(super) fn header_item(record: &AppRecord, generation: u64) -> Result<Item, StoreError> {
         let mut item = encode(record)?;
         item.insert("generation".into(), n(generation));
         item.insert(TableKeys::PK.into(), s(app_pk(&record.app_id)));
@@ -163,7 +161,7 @@ impl DynamoStore {
     }
 
     /// The header put under `guard`'s condition.
-    fn guarded_put(&self, item: Item, guard: &Guard) -> Result<Put, StoreError> {
+    pub(super) fn guarded_put(&self, item: Item, guard: &Guard) -> Result<Put, StoreError> {
         let put = Put::builder().table_name(self.table()).set_item(Some(item));
         let put = match guard {
             Guard::New => put.condition_expression("attribute_not_exists(pk)"),
@@ -240,7 +238,11 @@ impl DynamoStore {
         Ok(out)
     }
 
-    fn change_item(&self, app: &AppId, change: Change) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn change_item(
+        &self,
+        app: &AppId,
+        change: Change,
+    ) -> Result<TransactWriteItem, StoreError> {
         let other = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
         Ok(match change {
             Change::Put(item) => TransactWriteItem::builder()
@@ -265,7 +267,7 @@ impl DynamoStore {
         })
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Refused> {
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Refused> {
         match self
             .client()
             .transact_write_items()
@@ -308,7 +310,7 @@ impl DynamoStore {
 
     /// The header alone, strongly consistent: how a save whose answer was lost finds
     /// out whether it landed.
-    async fn header(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
+    pub(super) async fn header(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
         let out = self
             .client()
             .get_item()
@@ -373,161 +375,6 @@ impl DynamoStore {
         }
         self.save_fenced(record, guard, entry, changes).await
     }
-
-    /// A save too large for one transaction (see the module docs).
-    async fn save_fenced(
-        &self,
-        record: &AppRecord,
-        guard: Guard,
-        entry: Option<Put>,
-        changes: Vec<Change>,
-    ) -> Result<Saved, StoreError> {
-        let app = &record.app_id;
-        let generation = record.generation + 1;
-        let fence = format!("save:{}", uuid::Uuid::new_v4());
-        let now_ms = match guard {
-            Guard::Unleased { now_ms, .. } => now_ms,
-            _ => system_now_ms(),
-        };
-        // A lease the caller keeps (a write in doubt) must not end earlier for the fence.
-        let until = (now_ms + FENCE_MS).max(record.lease_until_ms.unwrap_or(0));
-        let fenced = self.fence_update(record, &guard, &fence, until)?;
-        let mut items = vec![TransactWriteItem::builder().update(fenced).build()];
-        items.extend(entry.map(|p| TransactWriteItem::builder().put(p).build()));
-        match self.transact(items).await {
-            Ok(()) => {}
-            // Refused, or every attempt failed though one landed: ours if it holds our fence.
-            Err(refused) => {
-                let ours = self.header(app).await.ok().flatten().is_some_and(|h| {
-                    h.lease_owner.as_deref() == Some(fence.as_str()) && h.generation == generation
-                });
-                if !ours {
-                    return match refused {
-                        Refused::Condition => Ok(Saved::Conflict),
-                        Refused::Failed(e) => Err(e),
-                    };
-                }
-            }
-        }
-        let mut changes = changes.into_iter().peekable();
-        while changes.peek().is_some() {
-            let chunk = changes
-                .by_ref()
-                .take(TRANSACT_MAX)
-                .map(|c| self.change_item(app, c))
-                .collect::<Result<Vec<_>, _>>()?;
-            // Unconditional puts and deletes: retrying one is harmless. A failure leaves
-            // the fence to expire; every link written so far is whole and as meant.
-            match self.transact(chunk).await {
-                Ok(()) => {}
-                Err(Refused::Failed(e)) => return Err(e),
-                Err(Refused::Condition) => {
-                    return Err(StoreError::Other("unconditional link write refused".into()));
-                }
-            }
-        }
-        let header = Self::header_item(record, generation)?;
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(header))
-            .condition_expression("lease_owner = :fence AND #g = :g")
-            .expression_attribute_names("#g", "generation")
-            .expression_attribute_values(":fence", s(fence))
-            .expression_attribute_values(":g", n(generation))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Saved::Ok { generation }),
-            Err(e) => {
-                // Landed with its answer lost, if the header is exactly what we wrote.
-                let mut meant = record.clone();
-                meant.generation = generation;
-                meant.links.clear();
-                if let Ok(Some(h)) = self.header(app).await
-                    && h == meant
-                {
-                    return Ok(Saved::Ok { generation });
-                }
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception())
-                {
-                    tracing::error!(app_id = %app, "a large save's fence expired before it finished");
-                    Ok(Saved::Conflict)
-                } else {
-                    Err(classify(&e))
-                }
-            }
-        }
-    }
-
-    /// The fence: `guard`'s condition, the generation moved on and a lease of the save's
-    /// own, leaving the rest of the header (a legacy `links` attribute too) as it was.
-    fn fence_update(
-        &self,
-        record: &AppRecord,
-        guard: &Guard,
-        fence: &str,
-        until: i64,
-    ) -> Result<Update, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table())
-            .key(TableKeys::PK, s(app_pk(&record.app_id)))
-            .key(TableKeys::SK, s(HEADER_SK))
-            .update_expression(
-                "SET app_id = :app, app_name = :name, #g = :next, lease_owner = :fence, \
-                 lease_until_ms = :until REMOVE lease_version, lease_delivery",
-            )
-            .expression_attribute_names("#g", "generation")
-            .expression_attribute_values(":app", s(record.app_id.as_str()))
-            .expression_attribute_values(":name", s(record.app_name.clone()))
-            .expression_attribute_values(":next", n(record.generation + 1))
-            .expression_attribute_values(":fence", s(fence))
-            .expression_attribute_values(":until", n(until));
-        let update = match guard {
-            Guard::New => update.condition_expression("attribute_not_exists(pk)"),
-            Guard::Unleased { generation, now_ms } => update
-                .condition_expression(
-                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
-                )
-                .expression_attribute_values(":g", n(generation))
-                .expression_attribute_values(":now", n(now_ms)),
-            Guard::LeaseHolder { owner, generation } => update
-                .condition_expression("lease_owner = :owner AND #g = :g")
-                .expression_attribute_values(":owner", s(owner.clone()))
-                .expression_attribute_values(":g", n(generation)),
-        };
-        update.build().map_err(|e| StoreError::Other(e.to_string()))
-    }
-
-    /// A directory entry's put, conditional as `AppStore::save_app_with_entry` says.
-    pub(crate) fn entry_put(
-        &self,
-        entry: &DirectoryEntry,
-        replacing: Option<&DirectoryEntry>,
-    ) -> Result<Put, StoreError> {
-        use super::dynamo_keys::{env_sk, project_pk};
-        let mut item = encode(entry)?;
-        item.insert(TableKeys::PK.into(), s(project_pk(&entry.project_id)));
-        item.insert(TableKeys::SK.into(), s(env_sk(&entry.env_var)));
-        let put = Put::builder().table_name(self.table()).set_item(Some(item));
-        let put = match replacing {
-            // An env var synced from elsewhere is a conflict, the same link again is not.
-            None => put
-                .condition_expression(
-                    "attribute_not_exists(pk) OR (app_id = :app AND config_var = :cv)",
-                )
-                .expression_attribute_values(":app", s(entry.app_id.as_str()))
-                .expression_attribute_values(":cv", s(entry.config_var.as_str())),
-            // Compare-and-swap: still the entry the caller read.
-            Some(read) => put
-                .condition_expression("app_id = :app AND config_var = :cv")
-                .expression_attribute_values(":app", s(read.app_id.as_str()))
-                .expression_attribute_values(":cv", s(read.config_var.as_str())),
-        };
-        put.build().map_err(|e| StoreError::Other(e.to_string()))
-    }
 }
 
 /// A transaction cancelled because a condition failed, or because another transaction was
@@ -547,8 +394,4 @@ fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError>) -> bool {
                 )
             })
         })
-}
-
-fn system_now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -2,6 +2,7 @@
 
 mod dynamo;
 mod dynamo_apps;
+mod dynamo_fence;
 mod dynamo_keys;
 mod dynamo_pending;
 mod dynamo_reconcile;
@@ -12,7 +13,7 @@ mod memory_reconcile;
 mod secrets;
 
 pub use dynamo::DynamoStore;
-pub use dynamo_apps::FENCE_MS;
+pub use dynamo_fence::FENCE_MS;
 pub use dynamo_keys::{TableKeys, item_size, table_definition};
 pub use events::{DETAIL_TYPE, EVENT_SOURCE, EventBridgePublisher, MemoryEvents, NoEvents};
 pub use memory::{MemoryStore, MemoryVault};
