@@ -722,3 +722,28 @@ async fn given_an_expired_access_token_when_opting_out_then_it_is_refreshed_and_
         "one refresh"
     );
 }
+
+/// Found in review of the one token helper: clean-up now refreshes on a 401, and a
+/// refresh Heroku refuses marks the integration "reconnect Heroku". For a project being
+/// disconnected (the user had already revoked our access at Heroku) that turned a
+/// finished disconnect into `needs_reconnect`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_access_revoked_at_heroku_when_disconnecting_then_it_stays_disconnected() {
+    let s = stack().await;
+    let user = s.heroku.create_user("dev@example.com");
+    let app = s.heroku.create_app(&user, "shop");
+    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
+    s.connect("p1", "alice", &user).await;
+    let c = Client::new(&s, "alice", "p1", &[]);
+    assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
+
+    s.heroku.revoke_all(&user);
+    let out = c
+        .call("DELETE", "/projects/p1/integrations/heroku", None)
+        .await;
+    assert_eq!(out.status, 204, "{}", out.json);
+
+    let status = c.status("p1").await;
+    assert_eq!(status["status"], "disconnected", "{status}");
+    assert_eq!(link_status(&status, "PG_URL")["status"], "disconnected");
+}

@@ -7,7 +7,7 @@ use super::dynamo_apps::{Change, HEADER_SK, Refused, TRANSACT_MAX};
 use super::dynamo_keys::{TableKeys, app_pk, classify, n, s};
 use crate::domain::AppRecord;
 use crate::ports::{Guard, Saved, StoreError};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 
 /// How long a save made in several transactions fences its app: longer than a function
 /// runs (15 s), so only a save that died leaves a fence behind, and not for long.
@@ -23,7 +23,9 @@ impl DynamoStore {
         changes: Vec<Change>,
     ) -> Result<Saved, StoreError> {
         let app = &record.app_id;
-        let generation = record.generation + 1;
+        // The fence stands at generation + 1, the finished record at + 2.
+        let fenced_at = record.generation + 1;
+        let generation = record.generation + 2;
         let fence = format!("save:{}", uuid::Uuid::new_v4());
         let now_ms = match guard {
             Guard::Unleased { now_ms, .. } => now_ms,
@@ -39,7 +41,7 @@ impl DynamoStore {
             // Refused, or every attempt failed though one landed: ours if it holds our fence.
             Err(refused) => {
                 let ours = self.header(app).await.ok().flatten().is_some_and(|h| {
-                    h.lease_owner.as_deref() == Some(fence.as_str()) && h.generation == generation
+                    h.lease_owner.as_deref() == Some(fence.as_str()) && h.generation == fenced_at
                 });
                 if !ours {
                     return match refused {
@@ -49,23 +51,42 @@ impl DynamoStore {
                 }
             }
         }
+        // Each chunk checks the fence is still ours: one whose fence expired (a save
+        // slower than the fence, throttled on a hot partition) must not write over the
+        // links of whoever saved after it.
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .key(TableKeys::PK, s(app_pk(app)))
+            .key(TableKeys::SK, s(HEADER_SK))
+            .condition_expression("lease_owner = :fence AND #g = :g")
+            .expression_attribute_names("#g", "generation")
+            .expression_attribute_values(":fence", s(fence.clone()))
+            .expression_attribute_values(":g", n(fenced_at))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
         let mut changes = changes.into_iter().peekable();
         while changes.peek().is_some() {
-            let chunk = changes
-                .by_ref()
-                .take(TRANSACT_MAX)
-                .map(|c| self.change_item(app, c))
-                .collect::<Result<Vec<_>, _>>()?;
-            // Unconditional puts and deletes: retrying one is harmless. A failure leaves
+            let mut chunk = vec![
+                TransactWriteItem::builder()
+                    .condition_check(check.clone())
+                    .build(),
+            ];
+            for c in changes.by_ref().take(TRANSACT_MAX - 1) {
+                chunk.push(self.change_item(app, c)?);
+            }
+            // Retrying a chunk is harmless (its writes are whole links). A failure leaves
             // the fence to expire; every link written so far is whole and as meant.
             match self.transact(chunk).await {
                 Ok(()) => {}
                 Err(Refused::Failed(e)) => return Err(e),
                 Err(Refused::Condition) => {
-                    return Err(StoreError::Other("unconditional link write refused".into()));
+                    tracing::error!(app_id = %app, "a large save's fence expired before it finished");
+                    return Ok(Saved::Conflict);
                 }
             }
         }
+        // The final header moves the generation on again: a record read while the fence
+        // stood (its links half written) must not be saved over the finished one.
         let header = Self::header_item(record, generation)?;
         let result = self
             .client()
@@ -75,7 +96,7 @@ impl DynamoStore {
             .condition_expression("lease_owner = :fence AND #g = :g")
             .expression_attribute_names("#g", "generation")
             .expression_attribute_values(":fence", s(fence))
-            .expression_attribute_values(":g", n(generation))
+            .expression_attribute_values(":g", n(fenced_at))
             .send()
             .await;
         match result {

@@ -144,6 +144,17 @@ impl AppRecord {
                 .is_some_and(|d| d != delivery)
     }
 
+    /// Records that the store now holds this record as it is (a save of it succeeded), so
+    /// the next save writes only what changes after this point.
+    pub fn mark_stored(&mut self) {
+        self.loaded = LoadedLinks::new(
+            self.links
+                .iter()
+                .map(|(k, l)| (k.clone(), l.digest()))
+                .collect(),
+        );
+    }
+
     pub fn active_links(&self) -> impl Iterator<Item = &Link> {
         self.links.values().filter(|l| l.is_active())
     }

@@ -76,7 +76,9 @@ pub trait AppStore: Send + Sync {
     /// DynamoDB the link's own item, not its app's whole partition.
     async fn load_link(&self, app: &AppId, key: &LinkKey) -> Result<Option<Link>, StoreError>;
 
-    /// Writes `record` with generation `record.generation + 1` if `guard` still holds.
+    /// Writes `record` if `guard` still holds, at generation `record.generation + 1`, or
+    /// `+ 2` for a save DynamoDB takes in several transactions (`Saved::Ok` says which):
+    /// anyone who read the record meanwhile conflicts.
     async fn save_app(&self, record: &AppRecord, guard: Guard) -> Result<Saved, StoreError>;
 
     /// Like [`AppStore::save_app`], and atomically points the project's directory entry

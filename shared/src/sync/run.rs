@@ -205,7 +205,10 @@ impl SyncContext {
                 )
                 .await;
             match taken {
-                Ok(Saved::Ok { generation }) => leased.generation = generation,
+                Ok(Saved::Ok { generation }) => {
+                    leased.generation = generation;
+                    leased.mark_stored();
+                }
                 // A write that landed with its answer lost is retried by the SDK and
                 // refused by the condition it had just satisfied (a conflict), or every
                 // attempt fails (an error) though the first landed. Either way the lease
@@ -221,6 +224,7 @@ impl SyncContext {
                         && fresh.generation == record.generation + 1
                     {
                         leased.generation = fresh.generation;
+                        leased.mark_stored();
                     } else if let Some(e) = failed {
                         return Err(e.into());
                     } else {

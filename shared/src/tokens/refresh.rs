@@ -123,7 +123,11 @@ impl TokenManager {
         integration.refresh_owner = None;
         integration.refresh_until_ms = None;
         match &outcome {
-            Err(TokenError::Revoked(reason)) => {
+            // A disconnected project's clean-up may refresh too (Heroku answered its
+            // last call 401): that stays disconnected, not "reconnect".
+            Err(TokenError::Revoked(reason))
+                if integration.status != IntegrationStatus::Disconnected =>
+            {
                 integration.status = IntegrationStatus::NeedsReconnect;
                 integration.last_error = Some(format!(
                     "Heroku rejected the refresh token ({reason}); reconnect Heroku"

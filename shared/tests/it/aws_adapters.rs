@@ -107,9 +107,10 @@ async fn given_an_app_with_many_links_and_full_histories_then_no_item_passes_64_
         generation: 1,
         now_ms: 0,
     };
+    // 150 links: more than one transaction holds, so fenced (generation + 2).
     assert_eq!(
         store.save_app(&r, guard).await.unwrap(),
-        Saved::Ok { generation: 2 }
+        Saved::Ok { generation: 3 }
     );
     let items = partition(&store, &app).await;
     assert_eq!(items.len(), 151, "a header and an item per link");
@@ -149,7 +150,8 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
     let done = store.reindex(0).await.unwrap();
     assert_eq!(done.apps, 1);
     let moved = store.load_app(&app).await.unwrap().expect("stored");
-    r.generation = 8;
+    // 120 links moved: a fenced save (generation + 2).
+    r.generation = 9;
     assert_eq!(moved, r);
     let items = partition(&store, &app).await;
     assert_eq!(items.len(), 121, "a header and an item per link");

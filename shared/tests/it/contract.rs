@@ -1092,9 +1092,9 @@ async fn given_many_links_when_added_changed_and_removed_then_each_save_loads_eq
     for l in many_links(&app, 250) {
         r.links.insert(l.key(), l);
     }
-    assert_eq!(store.save_app(&r, unleased(1, 0)).await.unwrap(), saved(2));
+    let g = saved_at(store, &r, unleased(1, 0)).await;
     let mut stored = store.load_app(&app).await.unwrap().expect("stored");
-    assert_eq!(stored, AppRecord { generation: 2, ..r });
+    assert_eq!(stored, AppRecord { generation: g, ..r });
 
     // A sync's shape: take the lease marking every link, then commit and release it.
     stored.set_lease(Some(Lease {
@@ -1104,10 +1104,7 @@ async fn given_many_links_when_added_changed_and_removed_then_each_save_loads_eq
     for l in stored.links.values_mut() {
         l.writing_version = Some(4);
     }
-    assert_eq!(
-        store.save_app(&stored, unleased(2, 0)).await.unwrap(),
-        saved(3)
-    );
+    let g = saved_at(store, &stored, unleased(g, 0)).await;
     let stale = store.load_app(&app).await.unwrap().expect("stored");
     let mut leased = stale.clone();
     for l in leased.links.values_mut().take(150) {
@@ -1125,31 +1122,46 @@ async fn given_many_links_when_added_changed_and_removed_then_each_save_loads_eq
         leased.links.remove(k);
     }
     leased.set_lease(None);
-    assert_eq!(
-        store.save_app(&leased, holder("w", 3)).await.unwrap(),
-        saved(4)
-    );
+    let g_now = saved_at(store, &leased, holder("w", g)).await;
     let now = store.load_app(&app).await.unwrap().expect("stored");
     assert_eq!(
         now,
         AppRecord {
-            generation: 4,
+            generation: g_now,
             ..leased
         }
     );
     assert_eq!(now.links.len(), 240);
 
-    // Whoever read generation 3 is refused, however many links it changed.
+    // Whoever read the record before is refused, however many links it changed.
     let mut late = stale;
     for l in late.links.values_mut() {
         l.last_error = Some("late".into());
     }
     late.set_lease(None);
     assert_eq!(
-        store.save_app(&late, unleased(3, 0)).await.unwrap(),
+        store.save_app(&late, unleased(g, 0)).await.unwrap(),
         Saved::Conflict
     );
     assert_eq!(store.load_app(&app).await.unwrap().expect("stored"), now);
+}
+
+/// Saves under `guard` and returns the generation the store reports: past the record's
+/// (by one, or by two for a save DynamoDB takes in several transactions) and what it holds.
+async fn saved_at<S: AppStore + ?Sized>(store: &S, r: &AppRecord, guard: Guard) -> u64 {
+    match store.save_app(r, guard).await.unwrap() {
+        Saved::Ok { generation } => {
+            assert!(
+                (r.generation + 1..=r.generation + 2).contains(&generation),
+                "{generation} after {}",
+                r.generation
+            );
+            let held = store.load_app(&r.app_id).await.unwrap().expect("stored");
+            assert_eq!(held.generation, generation);
+            generation
+        }
+        other => panic!("not saved: {other:?}"),
+    }
 }
 
 async fn given_a_live_lease_when_many_links_are_saved_unleased_then_conflict_and_no_link_written<
