@@ -84,7 +84,8 @@ impl DynamoStore {
         put.build().map_err(|e| StoreError::Other(e.to_string()))
     }
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    /// A strongly consistent GetItem of one item.
+    pub(super) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()

@@ -288,17 +288,7 @@ impl DynamoStore {
         app: &AppId,
         key: &LinkKey,
     ) -> Result<Option<Link>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(TableKeys::PK, s(app_pk(app)))
-            .key(TableKeys::SK, s(link_sk(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        match out.item {
+        match self.get(app_pk(app), &link_sk(key)).await? {
             Some(item) => Ok(Some(decode(item)?)),
             None => Ok(self
                 .load_partition(app)
@@ -311,21 +301,14 @@ impl DynamoStore {
     /// The header alone, strongly consistent: how a save whose answer was lost finds
     /// out whether it landed.
     pub(super) async fn header(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(TableKeys::PK, s(app_pk(app)))
-            .key(TableKeys::SK, s(HEADER_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        out.item.map(decode).transpose()
+        self.get(app_pk(app), HEADER_SK)
+            .await?
+            .map(decode)
+            .transpose()
     }
 
-    /// Saves `record` at generation + 1 under `guard`, with `entry` (a directory entry's
-    /// conditional put) in the same transaction as the guard's check.
+    /// Saves `record` under `guard` (at generation + 1, or + 2 when fenced), with `entry`
+    /// (a directory entry's conditional put) in the same transaction as the guard's check.
     pub(crate) async fn save_record(
         &self,
         record: &AppRecord,
