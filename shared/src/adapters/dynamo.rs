@@ -39,6 +39,20 @@ use aws_sdk_dynamodb::types::Put;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    pub(super) between_chunks: Option<ChunkPause>,
+}
+
+/// What a fenced save awaits after each chunk of links it wrote (given the chunk's
+/// number): a seam for tests that must act while a save is half done. Unset in functions.
+#[derive(Clone)]
+pub struct ChunkPause(
+    pub std::sync::Arc<dyn Fn(usize) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>,
+);
+
+impl std::fmt::Debug for ChunkPause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChunkPause")
+    }
 }
 
 impl DynamoStore {
@@ -46,7 +60,14 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            between_chunks: None,
         }
+    }
+
+    /// The same store, pausing a fenced save after each chunk as `pause` says (tests).
+    pub fn pausing_between_chunks(mut self, pause: ChunkPause) -> Self {
+        self.between_chunks = Some(pause);
+        self
     }
 
     pub fn client(&self) -> &Client {

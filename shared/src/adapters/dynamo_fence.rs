@@ -65,6 +65,7 @@ impl DynamoStore {
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let mut changes = changes.into_iter().peekable();
+        let mut chunks = 0;
         while changes.peek().is_some() {
             let mut chunk = vec![
                 TransactWriteItem::builder()
@@ -83,6 +84,10 @@ impl DynamoStore {
                     tracing::error!(app_id = %app, "a large save's fence expired before it finished");
                     return Ok(Saved::Conflict);
                 }
+            }
+            chunks += 1;
+            if let Some(pause) = &self.between_chunks {
+                (pause.0)(chunks).await;
             }
         }
         // The final header moves the generation on again: a record read while the fence

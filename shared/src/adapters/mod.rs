@@ -12,7 +12,7 @@ mod memory;
 mod memory_reconcile;
 mod secrets;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{ChunkPause, DynamoStore};
 pub use dynamo_fence::FENCE_MS;
 pub use dynamo_keys::{TableKeys, item_size, table_definition};
 pub use events::{DETAIL_TYPE, EVENT_SOURCE, EventBridgePublisher, MemoryEvents, NoEvents};

@@ -6,7 +6,7 @@
 use crate::contract::{app_id, entry, many_links, new_app};
 use aws_sdk_dynamodb::types::AttributeValue;
 use secrecy::{ExposeSecret, SecretString};
-use shared::adapters::{DynamoStore, SecretsManagerVault};
+use shared::adapters::{ChunkPause, DynamoStore, SecretsManagerVault};
 use shared::ports::{AppStore, Guard, Saved, SecretVault, StoreError, VaultError};
 
 fn moto() -> &'static str {
@@ -158,6 +158,143 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
     assert!(
         items.iter().all(|i| !i.contains_key("links")),
         "the header no longer holds the links"
+    );
+}
+
+/// A store whose first fenced save pauses after its first chunk of links: `paused` is
+/// notified then, and the save goes on once `resume` is. Later saves do not pause.
+async fn pausing_store() -> (
+    DynamoStore,
+    std::sync::Arc<tokio::sync::Notify>,
+    std::sync::Arc<tokio::sync::Notify>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (paused, resume) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let once = Arc::new(AtomicBool::new(false));
+    let (p, r) = (paused.clone(), resume.clone());
+    let pause = ChunkPause(Arc::new(move |chunk| {
+        let first = chunk == 1 && !once.swap(true, Ordering::SeqCst);
+        let (p, r) = (p.clone(), r.clone());
+        Box::pin(async move {
+            if first {
+                p.notify_one();
+                r.notified().await;
+            }
+        })
+    }));
+    (store().await.pausing_between_chunks(pause), paused, resume)
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A record read while a large save's fence stood has half its links written; once the
+/// save finishes, saving that record must conflict (the finished header is at generation
+/// + 2, past the fence's + 1), whenever its reader saves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_record_read_while_a_large_save_was_half_done_when_saved_after_it_then_conflict() {
+    let (store, paused, resume) = pausing_store().await;
+    let app = app_id();
+    let mut r = new_app(&store, &app).await;
+    for l in many_links(&app, 250) {
+        r.links.insert(l.key(), l);
+    }
+    let saver = tokio::spawn({
+        let (store, r) = (store.clone(), r.clone());
+        async move {
+            store
+                .save_app(
+                    &r,
+                    Guard::Unleased {
+                        generation: 1,
+                        now_ms: now_ms(),
+                    },
+                )
+                .await
+        }
+    });
+    paused.notified().await;
+    let half = store.load_app(&app).await.unwrap().expect("stored");
+    assert!(half.links.len() < 250, "read while half written");
+    resume.notify_one();
+    let Saved::Ok { generation } = saver.await.unwrap().unwrap() else {
+        panic!("the large save was refused");
+    };
+
+    let mut late = half.clone();
+    late.set_lease(None);
+    for l in late.links.values_mut() {
+        l.last_error = Some("late".into());
+    }
+    // Past the fence's expiry, as a reader waiting out the lease it saw would be.
+    let after = now_ms() + shared::adapters::FENCE_MS + 1;
+    let guard = Guard::Unleased {
+        generation: half.generation,
+        now_ms: after,
+    };
+    assert_eq!(store.save_app(&late, guard).await.unwrap(), Saved::Conflict);
+    let held = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(held, shared::domain::AppRecord { generation, ..r });
+}
+
+/// A large save slower than its fence (throttled, say): whoever saves after the fence
+/// expired keeps their links; the slow save's remaining chunks are refused, not written
+/// over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_large_save_outlived_by_its_fence_when_another_saved_meanwhile_then_its_links_stay()
+{
+    let (store, paused, resume) = pausing_store().await;
+    let app = app_id();
+    let mut r = new_app(&store, &app).await;
+    for l in many_links(&app, 250) {
+        r.links.insert(l.key(), l);
+    }
+    let slow = tokio::spawn({
+        let (store, r) = (store.clone(), r.clone());
+        async move {
+            store
+                .save_app(
+                    &r,
+                    Guard::Unleased {
+                        generation: 1,
+                        now_ms: now_ms(),
+                    },
+                )
+                .await
+        }
+    });
+    paused.notified().await;
+
+    // Another saver, once the fence has expired, writes every link its own way.
+    let read = store.load_app(&app).await.unwrap().expect("stored");
+    let mut theirs = r.clone();
+    theirs.generation = read.generation;
+    for l in theirs.links.values_mut() {
+        l.last_error = Some("theirs".into());
+    }
+    let after = now_ms() + shared::adapters::FENCE_MS + 1;
+    let guard = Guard::Unleased {
+        generation: read.generation,
+        now_ms: after,
+    };
+    let Saved::Ok { generation } = store.save_app(&theirs, guard).await.unwrap() else {
+        panic!("the expired fence refused a save");
+    };
+
+    resume.notify_one();
+    assert_eq!(slow.await.unwrap().unwrap(), Saved::Conflict);
+    let held = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(
+        held,
+        shared::domain::AppRecord {
+            generation,
+            ..theirs
+        }
     );
 }
 
