@@ -403,6 +403,10 @@ impl ReconcileIndex for SlowStore {
         self.pause().await;
         self.inner.expired_pending_grants(now_s).await
     }
+    async fn reindex(&self, now_ms: i64) -> Result<shared::ports::Reindexed, StoreError> {
+        self.pause().await;
+        self.inner.reindex(now_ms).await
+    }
 }
 
 #[async_trait::async_trait]

@@ -5,6 +5,7 @@
 //! implementations, [`heroku`] the Platform API client, and [`sync`] the one place where a
 //! Heroku config var becomes a project env var.
 
+pub mod access;
 pub mod adapters;
 pub mod aws;
 pub mod clock;

@@ -12,11 +12,11 @@
 //! the table holds the grant's account, authorization, owner and expiry under the SHA-256
 //! of the confirmation, never the confirmation itself.
 
+use crate::access::{Caller, Denied};
 use crate::domain::{Integration, ProjectId};
 use crate::heroku::{AccessToken, HerokuError, TokenGrant};
-use crate::http::{ApiError, Caller};
 use crate::linking::{self, GrantIdentity, LinkError};
-use crate::ports::{HerokuOAuth, IntegrationStore, PendingGrant, PendingGrants};
+use crate::ports::{HerokuOAuth, PendingGrant};
 use crate::services::Services;
 use crate::tokens::StoredTokens;
 use secrecy::{ExposeSecret, SecretString};
@@ -103,10 +103,24 @@ async fn revoke_now(svc: &Services, token: &AccessToken, authorization_id: Optio
     }
 }
 
-fn invalid() -> ApiError {
-    ApiError::invalid_confirmation(
-        "this confirmation is unknown, already used or expired; connect Heroku again",
-    )
+/// Why a confirmation was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// Unknown, already used, expired or another project's: HTTP 400 `invalid_confirmation`.
+    #[error("this confirmation is unknown, already used or expired; connect Heroku again")]
+    Invalid,
+    /// Presented by someone other than the user who started the connect, or by someone
+    /// who may no longer connect (HTTP 403 `not_project_owner`).
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+impl From<crate::ports::StoreError> for ConfirmError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        ConfirmError::Link(e.into())
+    }
 }
 
 /// The confirm step: `caller` presents `confirmation` for `project`. Only the user who
@@ -119,27 +133,28 @@ pub async fn confirm(
     project: &ProjectId,
     caller: &Caller,
     confirmation: &str,
-) -> Result<Integration, ApiError> {
+) -> Result<Integration, ConfirmError> {
     let hash = hash(confirmation);
     let now = svc.clock.now().unix_timestamp();
     let Some(pending) = svc.store.load_pending(&hash).await? else {
-        return Err(invalid());
+        return Err(ConfirmError::Invalid);
     };
     // Another project's confirmation is as good as unknown here.
     if pending.project_id != *project || pending.expires_at <= now {
-        return Err(invalid());
+        return Err(ConfirmError::Invalid);
     }
     if pending.sub != caller.sub {
         tracing::warn!(project = %project, "a confirmation presented by someone other than the user who started the connect");
-        return Err(ApiError::not_project_owner(
+        return Err(Denied::NotProjectOwner(
             "only the user who started this connect may confirm it",
-        ));
+        )
+        .into());
     }
     // Still the project's owner, and nobody else pinned meanwhile (a transfer).
-    crate::http::access::may_connect(svc.store.as_ref(), project, caller).await?;
+    crate::access::may_connect(svc.store.as_ref(), project, caller).await?;
     let tokens = match svc.vault.read(&pending.token_secret).await {
         Ok(Some(secret)) => StoredTokens::parse(&secret).map_err(LinkError::from)?,
-        Ok(None) => return Err(invalid()),
+        Ok(None) => return Err(ConfirmError::Invalid),
         Err(e) => return Err(LinkError::Unavailable(e.to_string()).into()),
     };
     let Some(pending) = svc
@@ -147,7 +162,7 @@ pub async fn confirm(
         .take_pending(&hash, project, &caller.sub, now)
         .await?
     else {
-        return Err(invalid());
+        return Err(ConfirmError::Invalid);
     };
     // What a previous connection left to clean up is revoked with its own token before
     // the new tokens replace it.

@@ -8,25 +8,36 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::heroku::{HerokuClient, HerokuClientOptions, HerokuError};
 use crate::metrics::MetricsSink;
-use crate::ports::{
-    AppStore, EventPublisher, HerokuApi, HerokuOAuth, IntegrationStore, SecretVault,
-};
+use crate::ports::{EventPublisher, Heroku, RateBudget, SecretVault, Store};
 use crate::signing::SigningKey;
 use crate::sync::{SyncContext, SyncSettings};
 use crate::tokens::{SecretNames, TokenManager};
 use std::sync::Arc;
 
-/// The long-lived parts of a function. Cheap to share by reference across requests.
+/// The long-lived parts of a function, behind ports. Cheap to share by reference across
+/// requests; in-memory adapters wire in through [`Services::assemble`].
 pub struct Services {
     pub config: Config,
-    pub store: Arc<DynamoStore>,
+    pub store: Arc<dyn Store>,
+    pub budget: Arc<dyn RateBudget>,
     pub vault: Arc<dyn SecretVault>,
-    pub heroku: Arc<HerokuClient>,
+    pub heroku: Arc<dyn Heroku>,
     pub tokens: Arc<TokenManager>,
     pub names: SecretNames,
     pub clock: Arc<dyn Clock>,
     pub sync: SyncContext,
     pub signing_key: SigningKey,
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+/// The adapters [`Services`] is wired from.
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub budget: Arc<dyn RateBudget>,
+    pub vault: Arc<dyn SecretVault>,
+    pub heroku: Arc<dyn Heroku>,
+    pub events: Arc<dyn EventPublisher>,
+    pub clock: Arc<dyn Clock>,
     pub metrics: Arc<dyn MetricsSink>,
 }
 
@@ -42,24 +53,11 @@ impl Services {
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
         ));
-        let vault: Arc<dyn SecretVault> = Arc::new(SecretsManagerVault::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
-        ));
         let heroku = Arc::new(HerokuClient::new(
             &config.heroku_api_url,
             &config.heroku_id_url,
             HerokuClientOptions::default(),
         )?);
-        let names = SecretNames::new(&config.secret_prefix);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let tokens = Arc::new(TokenManager::new(
-            vault.clone(),
-            store.clone() as Arc<dyn IntegrationStore>,
-            heroku.clone() as Arc<dyn HerokuOAuth>,
-            clock.clone(),
-            names.clone(),
-            config.heroku_oauth_client_secret_id.clone(),
-        ));
         // Functions that write env vars require EVENT_BUS_NAME (`Needs::event_bus`).
         let events: Arc<dyn EventPublisher> = match &config.event_bus_name {
             Some(bus) => Arc::new(EventBridgePublisher::new(
@@ -68,10 +66,45 @@ impl Services {
             )),
             None => Arc::new(NoEvents),
         };
+        let adapters = Adapters {
+            store: store.clone(),
+            budget: store,
+            vault: Arc::new(SecretsManagerVault::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+            )),
+            heroku,
+            events,
+            clock: Arc::new(SystemClock),
+            metrics,
+        };
+        Ok(Self::assemble(config, adapters))
+    }
+
+    /// Wires the use cases' parts (token manager, sync context, signing key) from
+    /// `adapters`: AWS and Heroku in functions, in memory in fast tests.
+    pub fn assemble(config: Config, adapters: Adapters) -> Self {
+        let Adapters {
+            store,
+            budget,
+            vault,
+            heroku,
+            events,
+            clock,
+            metrics,
+        } = adapters;
+        let names = SecretNames::new(&config.secret_prefix);
+        let tokens = Arc::new(TokenManager::new(
+            vault.clone(),
+            store.clone(),
+            heroku.clone(),
+            clock.clone(),
+            names.clone(),
+            config.heroku_oauth_client_secret_id.clone(),
+        ));
         let sync = SyncContext {
-            apps: store.clone() as Arc<dyn AppStore>,
+            apps: store.clone(),
             env: Arc::new(SecretsEnvSink::new(vault.clone(), names.clone())),
-            heroku: heroku.clone() as Arc<dyn HerokuApi>,
+            heroku: heroku.clone(),
             tokens: tokens.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
@@ -83,10 +116,11 @@ impl Services {
             "WEBHOOK_SIGNING_KEY_ID",
             config.webhook_signing_key_id.clone(),
         );
-        Ok(Services {
+        Services {
             signing_key,
             config,
             store,
+            budget,
             vault,
             heroku,
             tokens,
@@ -94,7 +128,7 @@ impl Services {
             clock,
             sync,
             metrics,
-        })
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 
 use crate::domain::{EnvVarName, ProjectId, Trial};
 use crate::linking::{LinkError, update_integration};
-use crate::ports::IntegrationStore;
 use crate::services::Services;
 
 /// What reserving a trial database found.

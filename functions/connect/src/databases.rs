@@ -4,15 +4,15 @@
 
 use crate::Ctx;
 use lambda_http::{Body, Response};
+use shared::access::Also;
 use shared::heroku::databases;
-use shared::http::access::Also;
 use shared::http::{self, ApiError};
 use shared::linking::with_token;
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let svc = ctx.svc;
-    http::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
+    shared::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     let (addons, attachments) =
         with_token(svc, &project, "the Heroku account", |token| async move {
             let (addons, attachments) =

@@ -5,12 +5,11 @@ use crate::{Ctx, MAX_BODY};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
 use serde_json::json;
+use shared::access::Also;
 use shared::domain::{ConfigVarName, EnvVarName, ProjectId};
 use shared::heroku::app_ref;
-use shared::http::access::Also;
 use shared::http::{self, ApiError};
 use shared::linking::{self, LinkError, LinkOutcome, LinkRequest, with_token};
-use shared::ports::IntegrationStore;
 use shared::trials;
 use shared::views::LinkView;
 
@@ -61,7 +60,8 @@ pub async fn put(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
     let config_var = ConfigVarName::parse(body.config_var)?;
     assignable(ctx, &project, &env_var)?;
-    http::access::connected_owner(ctx.svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
+    shared::access::connected_owner(ctx.svc.store.as_ref(), &project, &caller, Also::Nobody)
+        .await?;
     linking::check_link_quota(ctx.svc, &project, &env_var).await?;
     shared::optout::run_cleanup(ctx.svc, &project).await;
     let linked = linking::link(
@@ -91,7 +91,7 @@ pub async fn trial(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let env_var = EnvVarName::parse(body.env_var)?;
     assignable(ctx, &project, &env_var)?;
     let svc = ctx.svc;
-    http::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
+    shared::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     match svc.store.load_integration(&project).await? {
         Some(i) if i.is_connected() => {}
         _ => return Err(LinkError::NotConnected.into()),

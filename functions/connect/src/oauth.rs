@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use shared::heroku::HerokuError;
 use shared::http::{self, ApiError};
 use shared::linking::LinkError;
-use shared::ports::{IntegrationStore, OAuthState, StateStore};
+use shared::ports::OAuthState;
 use time::format_description::well_known::Rfc3339;
 
 /// How long a user has between "Connect Heroku" and coming back.
@@ -38,7 +38,7 @@ fn new_state() -> String {
 pub async fn authorize(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (caller, project) = http::project_caller(ctx.req, ctx.params)?;
     let svc = ctx.svc;
-    http::access::may_connect(svc.store.as_ref(), &project, &caller).await?;
+    shared::access::may_connect(svc.store.as_ref(), &project, &caller).await?;
     shared::optout::run_cleanup(svc, &project).await;
     let client_id = svc
         .config

@@ -4,10 +4,9 @@
 
 use crate::Ctx;
 use lambda_http::{Body, Response};
+use shared::access::Also;
 use shared::domain::{EnvVarName, LinkKey, LinkStatus};
-use shared::http::access::Also;
 use shared::http::{self, ApiError};
-use shared::ports::AppStore;
 use shared::sync::{SyncError, SyncRequest};
 use shared::views::LinkView;
 
@@ -17,7 +16,7 @@ pub async fn post(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let svc = ctx.svc;
     // Only the connected owner uses the Heroku grant, as for linking; checked before
     // anything else, so nobody else learns whether the env var is linked.
-    http::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
+    shared::access::connected_owner(svc.store.as_ref(), &project, &caller, Also::Nobody).await?;
     let never_linked = || {
         ApiError::not_found(format!(
             "{env_var} has never been linked to a Heroku config var"

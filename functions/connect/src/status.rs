@@ -4,7 +4,6 @@
 use crate::Ctx;
 use lambda_http::{Body, Response};
 use shared::http::{self, ApiError};
-use shared::ports::IntegrationStore;
 use shared::views::IntegrationView;
 
 pub async fn get(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {

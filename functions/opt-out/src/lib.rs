@@ -4,8 +4,8 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use shared::access::{Also, connected_owner};
 use shared::domain::{EnvVarName, ProjectId};
-use shared::http::access::{Also, connected_owner};
 use shared::http::{self, ADMIN_SCOPE, ApiError, Function, RouteId};
 use shared::optout;
 use shared::services::Services;

@@ -11,7 +11,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::Value;
 use shared::optout;
 use shared::pending::{self, Expired};
-use shared::ports::{HerokuWebhooks, IntegrationStore, RateBudget, ReconcileIndex};
+use shared::ports::{HerokuWebhooks, IntegrationStore, ReconcileIndex};
 use shared::reconcile::fanout::{self, Planned, WorkMessage};
 use shared::reconcile::{BatchOutcome, ReconcileSettings, Reconciler};
 use shared::services::Services;
@@ -144,7 +144,7 @@ impl Reconcile {
             svc.store.as_ref() as &dyn ReconcileIndex,
             svc.store.as_ref() as &dyn IntegrationStore,
             svc.heroku.as_ref() as &dyn HerokuWebhooks,
-            svc.store.as_ref() as &dyn RateBudget,
+            svc.budget.as_ref(),
             &svc.signing_key,
             svc.webhook_url(None),
             ReconcileSettings {

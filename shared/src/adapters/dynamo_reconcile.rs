@@ -7,7 +7,7 @@ use super::dynamo_keys::{
     RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
 };
 use crate::domain::{AppId, ProjectId, Timestamp};
-use crate::ports::{RateBudget, ReconcileIndex, StoreError};
+use crate::ports::{RateBudget, ReconcileIndex, Reindexed, StoreError};
 use async_trait::async_trait;
 use time::format_description::well_known::Rfc3339;
 
@@ -132,6 +132,10 @@ impl ReconcileIndex for DynamoStore {
             })
             .transpose()
     }
+
+    async fn reindex(&self, now_ms: i64) -> Result<Reindexed, StoreError> {
+        DynamoStore::reindex(self, now_ms).await
+    }
 }
 
 #[async_trait]
@@ -172,14 +176,6 @@ impl RateBudget for DynamoStore {
             Err(e) => Err(classify(&e)),
         }
     }
-}
-
-/// What [`DynamoStore::reindex`] found and fixed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Reindexed {
-    pub scanned: usize,
-    pub apps: usize,
-    pub integrations: usize,
 }
 
 impl DynamoStore {

@@ -3,7 +3,7 @@
 
 use super::memory::{MemoryStore, lock};
 use crate::domain::{AppId, ProjectId, Timestamp};
-use crate::ports::{RateBudget, ReconcileIndex, StoreError, WorkQueue};
+use crate::ports::{RateBudget, ReconcileIndex, Reindexed, StoreError, WorkQueue};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -59,6 +59,12 @@ impl ReconcileIndex for MemoryStore {
     async fn checked_at(&self, app: &AppId) -> Result<Option<Timestamp>, StoreError> {
         self.enter()?;
         Ok(lock(&self.checks).get(app).map(|(at, _)| *at))
+    }
+
+    /// Nothing to move: this store only ever holds the current layout.
+    async fn reindex(&self, _now_ms: i64) -> Result<Reindexed, StoreError> {
+        self.enter()?;
+        Ok(Reindexed::default())
     }
 }
 

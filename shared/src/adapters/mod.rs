@@ -6,7 +6,6 @@ mod dynamo_fence;
 mod dynamo_keys;
 mod dynamo_pending;
 mod dynamo_reconcile;
-pub use dynamo_reconcile::Reindexed;
 mod events;
 mod memory;
 mod memory_reconcile;

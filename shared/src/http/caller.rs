@@ -2,45 +2,11 @@
 //! checked against the project in the path.
 
 use super::ApiError;
+use crate::access::Caller;
 use crate::domain::ProjectId;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use std::collections::HashMap;
-
-/// The verified caller, from the JWT authorizer's claims.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub sub: String,
-    pub project_id: Option<String>,
-    pub scopes: Vec<String>,
-    /// The `project_role` claim: `owner`, or anything else for a collaborator.
-    pub role: Option<String>,
-}
-
-impl Caller {
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
-
-    /// The platform says this user owns the project (may start a connect).
-    pub fn is_project_owner(&self) -> bool {
-        self.role.as_deref() == Some(OWNER_ROLE)
-    }
-
-    /// A platform-level caller (`integrations/admin`): transfers and emergency stops.
-    pub fn is_admin(&self) -> bool {
-        self.has_scope(super::ADMIN_SCOPE)
-    }
-
-    /// The user who connected the project's Heroku account: the only one who uses the
-    /// grant (docs/contract.md, "Who may do what"). `owner_sub` is the integration's.
-    pub fn is_connected_owner(&self, owner_sub: Option<&str>) -> bool {
-        owner_sub == Some(self.sub.as_str())
-    }
-}
-
-/// The `project_role` value of a project's owner.
-pub const OWNER_ROLE: &str = "owner";
 
 /// Reads the caller from `requestContext.authorizer.jwt`. Functions never parse the
 /// token: API Gateway verified it, and only verified claims reach us.

@@ -2,7 +2,10 @@
 //! `Retry-After` when the caller should come back.
 
 use super::json;
+use crate::access::Denied;
 use crate::domain::ValidationError;
+use crate::linking::LinkError;
+use crate::pending::ConfirmError;
 use lambda_http::{Body, Response};
 
 /// An error answered to the caller as `{"error": code, "message": text}`.
@@ -114,5 +117,47 @@ impl From<crate::ports::StoreError> for ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::bad_request(e.to_string())
+    }
+}
+
+/// A linking (or opt-out) failure as the caller sees it.
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        let message = e.to_string();
+        match e {
+            LinkError::NotConnected | LinkError::Reconnect | LinkError::Conflict(_) => {
+                ApiError::conflict(message)
+            }
+            LinkError::Unprocessable(_) => ApiError::unprocessable(message),
+            LinkError::NotAnAddonConfigVar(_) => ApiError::not_an_addon_config_var(message),
+            LinkError::QuotaExceeded(_) => ApiError::quota_exceeded(message),
+            LinkError::RateLimited(wait) => ApiError::rate_limited(message, wait.as_secs()),
+            LinkError::Unavailable(_) => ApiError::unavailable(message, 5),
+            LinkError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::internal("internal error")
+            }
+        }
+    }
+}
+
+/// A refusal by the access rules: 403 `not_project_owner`.
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        match e {
+            Denied::NotProjectOwner(m) => ApiError::not_project_owner(m),
+            Denied::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A confirm step that did not take (docs/contract.md, the confirm route).
+impl From<ConfirmError> for ApiError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            e @ ConfirmError::Invalid => ApiError::invalid_confirmation(e.to_string()),
+            ConfirmError::Denied(e) => e.into(),
+            ConfirmError::Link(e) => e.into(),
+        }
     }
 }

@@ -2,14 +2,14 @@
 //! span, JSON bodies and responses. The route table, the caller and the error type live in
 //! their own modules and are re-exported here.
 
-pub mod access;
 mod caller;
 mod errors;
 mod routes;
 
-pub use caller::{Caller, OWNER_ROLE, caller, project_caller};
+pub use crate::access::{ADMIN_SCOPE, Caller, OWNER_ROLE};
+pub use caller::{caller, project_caller};
 pub use errors::ApiError;
-pub use routes::{ADMIN_SCOPE, Auth, FUNCTIONS, Function, ROUTES, Route, RouteId};
+pub use routes::{Auth, FUNCTIONS, Function, ROUTES, Route, RouteId};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

@@ -107,8 +107,6 @@ fn percent_decode(s: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-pub const ADMIN_SCOPE: &str = "integrations/admin";
-
 /// Every route of the HTTP API (docs/contract.md). The dev server, the template test and the
 /// OpenAPI test all read this one table.
 pub const ROUTES: &[Route] = &[

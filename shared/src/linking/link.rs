@@ -8,7 +8,7 @@ use crate::domain::{
     LinkStatus, ProjectId,
 };
 use crate::heroku::AccessToken;
-use crate::ports::{AppStore, DirectoryEntry, Guard, HerokuApi, Saved};
+use crate::ports::{DirectoryEntry, Guard, Saved};
 use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::services::Services;
 use crate::sync::{SyncReport, SyncRequest, Target};

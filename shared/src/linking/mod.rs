@@ -13,7 +13,6 @@ pub use project::{CATCH_UP_BUDGET, catch_up, links_in, project_links};
 
 use crate::domain::ProjectId;
 use crate::heroku::{AccessToken, HerokuError};
-use crate::http::ApiError;
 use crate::ports::StoreError;
 use crate::services::Services;
 use crate::signing::KeyError;
@@ -118,26 +117,6 @@ pub fn heroku_error(e: HerokuError, what: &str) -> LinkError {
             LinkError::Unprocessable(format!("Heroku refused: {message}"))
         }
         e => LinkError::Unavailable(e.to_string()),
-    }
-}
-
-impl From<LinkError> for ApiError {
-    fn from(e: LinkError) -> Self {
-        let message = e.to_string();
-        match e {
-            LinkError::NotConnected | LinkError::Reconnect | LinkError::Conflict(_) => {
-                ApiError::conflict(message)
-            }
-            LinkError::Unprocessable(_) => ApiError::unprocessable(message),
-            LinkError::NotAnAddonConfigVar(_) => ApiError::not_an_addon_config_var(message),
-            LinkError::QuotaExceeded(_) => ApiError::quota_exceeded(message),
-            LinkError::RateLimited(wait) => ApiError::rate_limited(message, wait.as_secs()),
-            LinkError::Unavailable(_) => ApiError::unavailable(message, 5),
-            LinkError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                ApiError::internal("internal error")
-            }
-        }
     }
 }
 

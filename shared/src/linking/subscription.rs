@@ -25,7 +25,7 @@ pub(super) async fn ensure_subscription(
         .ok_or_else(|| LinkError::Internal("PUBLIC_BASE_URL is not set".into()))?;
     let existing = svc
         .heroku
-        .webhooks(token, app_id.as_str())
+        .list_webhooks(token, app_id.as_str())
         .await
         .map_err(|e| heroku_error(e, "the Heroku app"))?;
     if let Some(recorded) = &recorded

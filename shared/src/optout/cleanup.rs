@@ -5,7 +5,6 @@
 use crate::domain::{AppId, Cleanup, ProjectId};
 use crate::heroku::HerokuError;
 use crate::linking::update_integration;
-use crate::ports::{AppStore, IntegrationStore};
 use crate::services::Services;
 
 /// What happened to one clean-up item.

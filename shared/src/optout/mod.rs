@@ -12,7 +12,6 @@ use crate::domain::{
     ProjectId, Subscription,
 };
 use crate::linking::{LinkError, update_integration};
-use crate::ports::AppStore;
 use crate::rmw::{self, Backoff, Edit, Updated};
 use crate::services::Services;
 use std::time::Duration;

@@ -1,8 +1,10 @@
-//! Ports for Heroku: the Platform API calls the sync core makes, our app webhooks, and
-//! the OAuth token endpoint.
+//! Ports for Heroku: the Platform API calls the sync core makes, our app webhooks, the
+//! calls linking and connecting make (apps, add-ons, authorizations), and the OAuth token
+//! endpoint. [`Heroku`] is all of them: what a use case holds.
 
 use crate::heroku::{
-    AccessToken, ConfigVars, HerokuError, Release, TokenGrant, Webhook, WebhookRequest,
+    AccessToken, Account, Addon, App, Attachment, Authorization, ConfigVars, HerokuError, Release,
+    TokenGrant, Webhook, WebhookRequest,
 };
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -88,3 +90,43 @@ pub trait HerokuOAuth: Send + Sync {
         client_secret: &SecretString,
     ) -> Result<TokenGrant, HerokuError>;
 }
+
+/// The Platform API calls linking, connecting and disconnecting make: finding an app and
+/// its databases, creating a trial database, and our OAuth authorizations.
+#[async_trait]
+pub trait HerokuPlatform: Send + Sync {
+    /// The token's account (who approved the grant).
+    async fn account(&self, token: &AccessToken) -> Result<Account, HerokuError>;
+
+    /// One app, by id or name.
+    async fn app(&self, token: &AccessToken, app: &str) -> Result<App, HerokuError>;
+
+    /// Every add-on the token's account can see.
+    async fn addons(&self, token: &AccessToken) -> Result<Vec<Addon>, HerokuError>;
+
+    /// Every add-on attachment the token's account can see (a database's config vars).
+    async fn attachments(&self, token: &AccessToken) -> Result<Vec<Attachment>, HerokuError>;
+
+    /// A new app, named by Heroku when `name` is `None`.
+    async fn create_app(&self, token: &AccessToken, name: Option<&str>)
+    -> Result<App, HerokuError>;
+
+    /// A new add-on of `plan` on `app`.
+    async fn create_addon(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        plan: &str,
+    ) -> Result<Addon, HerokuError>;
+
+    /// The OAuth authorizations of the token's account.
+    async fn authorizations(&self, token: &AccessToken) -> Result<Vec<Authorization>, HerokuError>;
+
+    /// Revokes an authorization; one already revoked counts as revoked.
+    async fn delete_authorization(&self, token: &AccessToken, id: &str) -> Result<(), HerokuError>;
+}
+
+/// Every Heroku call a use case makes: what `Services` holds.
+pub trait Heroku: HerokuApi + HerokuWebhooks + HerokuOAuth + HerokuPlatform {}
+
+impl<T: HerokuApi + HerokuWebhooks + HerokuOAuth + HerokuPlatform> Heroku for T {}

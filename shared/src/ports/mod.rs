@@ -4,7 +4,7 @@
 mod heroku;
 mod secrets;
 
-pub use heroku::{HerokuApi, HerokuOAuth, HerokuWebhooks};
+pub use heroku::{Heroku, HerokuApi, HerokuOAuth, HerokuPlatform, HerokuWebhooks};
 pub use secrets::{
     EnvVarSink, EnvVarSynced, EventPublisher, PublishError, STAGE_CURRENT, STAGE_PREVIOUS,
     SecretVault, SecretVersion, VaultError,
@@ -211,7 +211,24 @@ pub trait ReconcileIndex: Send + Sync {
 
     /// When the app was last checked by the reconciler.
     async fn checked_at(&self, app: &AppId) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Brings every item written by an older version to the current layout (the index's
+    /// keys, links in items of their own; docs/deploy.md): once after an upgrade.
+    async fn reindex(&self, now_ms: i64) -> Result<Reindexed, StoreError>;
 }
+
+/// What [`ReconcileIndex::reindex`] found and fixed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reindexed {
+    pub scanned: usize,
+    pub apps: usize,
+    pub integrations: usize,
+}
+
+/// Every store a use case reads or writes, in one table: what `Services` holds.
+pub trait Store: AppStore + IntegrationStore + StateStore + PendingGrants + ReconcileIndex {}
+
+impl<T: AppStore + IntegrationStore + StateStore + PendingGrants + ReconcileIndex> Store for T {}
 
 /// A shared count of the Heroku calls the reconciler makes per account and hour.
 #[async_trait]

@@ -13,3 +13,4 @@ mod reconcile;
 mod simulation;
 mod sync;
 mod tokens;
+mod use_cases;

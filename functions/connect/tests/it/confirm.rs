@@ -6,7 +6,6 @@ use crate::common::*;
 use local::client::query;
 use local::fixture::Stack;
 use shared::domain::ProjectId;
-use shared::ports::PendingGrants;
 use std::time::Duration;
 
 const CONFIRM: &str = "/projects/p1/integrations/heroku/confirm";

@@ -5,7 +5,6 @@ use crate::common::*;
 use fake_heroku::AuthorizeDecision;
 use local::client::query;
 use shared::domain::ProjectId;
-use shared::ports::StateStore;
 
 /// Follows an authorize URL at the fake Heroku; returns our callback URL it redirects to.
 async fn approve(client: &Client, authorize_url: &str) -> String {

@@ -7,7 +7,6 @@ use crate::*;
 use fake_heroku::Fault;
 use local::client::{Client, query};
 use shared::pending::{CONFIRM_TTL_S, EXPIRY_MARGIN_S};
-use shared::ports::PendingGrants;
 
 /// The OAuth round trip for `p1` as `c`, approved by `user`: the confirmation the
 /// callback sent the browser back with.

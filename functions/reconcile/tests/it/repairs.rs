@@ -5,7 +5,6 @@ use crate::*;
 use fake_heroku::{DeliveryMode, Fault};
 use shared::domain::{AppId, ProjectId};
 use shared::metrics::ReconcileMetrics;
-use shared::ports::{IntegrationStore, ReconcileIndex};
 
 fn reconcile_metrics(stack: &Stack) -> Vec<ReconcileMetrics> {
     stack

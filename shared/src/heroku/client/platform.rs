@@ -2,7 +2,7 @@
 //! authorizations, releases, config vars), and the ports they implement.
 
 use super::*;
-use crate::ports::{HerokuApi, HerokuWebhooks};
+use crate::ports::{HerokuApi, HerokuPlatform, HerokuWebhooks};
 use async_trait::async_trait;
 use reqwest::Method;
 
@@ -235,5 +235,49 @@ impl HerokuWebhooks for HerokuClient {
         webhook_id: &str,
     ) -> Result<(), HerokuError> {
         HerokuClient::delete_webhook(self, token, app, webhook_id).await
+    }
+}
+
+#[async_trait]
+impl HerokuPlatform for HerokuClient {
+    async fn account(&self, token: &AccessToken) -> Result<Account, HerokuError> {
+        HerokuClient::account(self, token).await
+    }
+
+    async fn app(&self, token: &AccessToken, app: &str) -> Result<App, HerokuError> {
+        HerokuClient::app(self, token, app).await
+    }
+
+    async fn addons(&self, token: &AccessToken) -> Result<Vec<Addon>, HerokuError> {
+        HerokuClient::addons(self, token).await
+    }
+
+    async fn attachments(&self, token: &AccessToken) -> Result<Vec<Attachment>, HerokuError> {
+        HerokuClient::attachments(self, token).await
+    }
+
+    async fn create_app(
+        &self,
+        token: &AccessToken,
+        name: Option<&str>,
+    ) -> Result<App, HerokuError> {
+        HerokuClient::create_app(self, token, name).await
+    }
+
+    async fn create_addon(
+        &self,
+        token: &AccessToken,
+        app: &str,
+        plan: &str,
+    ) -> Result<Addon, HerokuError> {
+        HerokuClient::create_addon(self, token, app, plan).await
+    }
+
+    async fn authorizations(&self, token: &AccessToken) -> Result<Vec<Authorization>, HerokuError> {
+        HerokuClient::authorizations(self, token).await
+    }
+
+    async fn delete_authorization(&self, token: &AccessToken, id: &str) -> Result<(), HerokuError> {
+        HerokuClient::delete_authorization(self, token, id).await
     }
 }

@@ -584,3 +584,4 @@ pub fn count(c: &AtomicUsize) -> usize {
 pub fn url(n: u64) -> String {
     format!("postgres://u{n}:secret-{n}@db.example.com:5432/d1")
 }
+pub mod platform;
