@@ -42,8 +42,19 @@ impl Instance {
     /// Lambda's log capture); otherwise to /dev/null, or to the bench's own with
     /// `BENCH_LOGS` set.
     pub fn spawn(bin: &Path, env: &[(String, String)], count_logs: bool) -> std::io::Result<Self> {
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
+        Self::spawn_with(bin, &[], env, count_logs)
+    }
+
+    /// [`Instance::spawn`] of `program` with `args` (an interpreter and its script).
+    pub fn spawn_with(
+        program: &Path,
+        args: &[&Path],
+        env: &[(String, String)],
+        count_logs: bool,
+    ) -> std::io::Result<Self> {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null());
         if count_logs {

@@ -63,6 +63,7 @@ impl Plan {
                 per_round: 30,
                 raw_per_round: 20,
                 perf: None,
+                baseline: 300,
             },
             burst_apps: 200,
             burst_rotations: 5,
@@ -84,6 +85,7 @@ impl Plan {
                 per_round: 10,
                 raw_per_round: 5,
                 perf: None,
+                baseline: 10,
             },
             burst_apps: 10,
             burst_rotations: 4,
@@ -316,6 +318,21 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         ));
         warm = warm::run(&stack, &bin("webhook"), &probe, &plan.warm).await?;
         seen.probe_current_after_warm = Some(probe_current(&stack, &probe).await);
+        if plan.warm.baseline > 0 {
+            say(&format!(
+                "warm: the Python/boto3 baseline, {} iterations",
+                plan.warm.baseline
+            ));
+            let d = plan
+                .warm
+                .delays_ms
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or_default();
+            warm.baseline = warm::run_baseline(&stack, &probe, &plan.warm, d).await?;
+            seen.probe_current_after_baseline = Some(probe_current(&stack, &probe).await);
+        }
     }
 
     let mut links = Vec::new();

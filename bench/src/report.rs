@@ -122,6 +122,14 @@ pub fn summary(i: &Inputs<'_>) -> String {
             word(3)
         ));
     }
+    if let Some(t) = targets.get(4).filter(|t| t.ok.is_some()) {
+        let figure = t.figure.split(" (").next().unwrap_or_default();
+        parts.push(format!(
+            "a straightforward Python/boto3 handler doing the same sync uses {figure} our CPU \
+             per sync (target ≥ {BASELINE_RATIO_TARGET}×: {})",
+            word(4)
+        ));
+    }
     format!(
         "On a {}-core {} ({}, `{}`): {}.",
         m.nproc,
@@ -351,7 +359,43 @@ pub fn targets(i: &Inputs<'_>) -> Vec<Target> {
             figure: "no zip could be made".into(),
         },
     });
+    out.push(baseline_target(i));
     out
+}
+
+/// How many times less CPU per sync we use than a straightforward Python/boto3 handler
+/// doing the same sync (issue 9: at least this many).
+pub const BASELINE_RATIO_TARGET: f64 = 5.0;
+
+/// Our CPU time per sync against the Python baseline's, medians of one run (target 4).
+fn baseline_target(i: &Inputs<'_>) -> Target {
+    let what = format!(
+        "CPU per sync ≥ {BASELINE_RATIO_TARGET}× less than a straightforward Python/boto3 \
+         handler doing the same sync (same calls, same emulators, same run)"
+    );
+    let d = i.warm.delays_ms.iter().copied().max().unwrap_or_default();
+    match (
+        i.warm.series.get(&(d, Kind::Sync)),
+        i.warm.baseline.get(&Kind::Sync),
+    ) {
+        (Some(ours), Some(py)) if !ours.cpu.is_empty() && !py.cpu.is_empty() => {
+            let (ours, py) = (Summary::of(&ours.cpu), Summary::of(&py.cpu));
+            let ratio = py.p50 / ours.p50;
+            Target {
+                what,
+                ok: Some(ratio >= BASELINE_RATIO_TARGET),
+                figure: format!(
+                    "{ratio:.1}× (p50: Python {:.2} ms, ours {:.2} ms; p99: {:.2} / {:.2} ms)",
+                    py.p50, ours.p50, py.p99, ours.p99
+                ),
+            }
+        }
+        _ => Target {
+            what,
+            ok: None,
+            figure: "not run (warm)".into(),
+        },
+    }
 }
 
 fn render_targets(s: &mut String, i: &Inputs<'_>) {
@@ -609,6 +653,47 @@ fn render_warm(s: &mut String, i: &Inputs<'_>) {
             .unwrap_or_else(|| "unknown".into())
     );
     render_warm_meaning(s, w);
+    render_baseline(s, w);
+}
+
+/// The Python/boto3 handler beside ours: same deliveries, same calls, same run.
+fn render_baseline(s: &mut String, w: &WarmRun) {
+    let d = w.delays_ms.iter().copied().max().unwrap_or_default();
+    if w.baseline.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "**Against a straightforward Python handler.** `bench/python/bootstrap.py` does the \
+         same sync with Python 3 and boto3 (HMAC check, one Query, the config vars, a lease \
+         transaction, the secret, a commit transaction, one event), speaking the Runtime API \
+         itself; it ran after ours on the same stack and probe, warmed up the same way, at \
+         {d} ms per call. CPU time per invocation (all threads), ms:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| kind | calls | Python p50 | Python p99 | ours p50 | ours p99 | ours, times less (p50) |\n\
+         |---|--:|--:|--:|--:|--:|--:|"
+    );
+    for kind in Kind::ALL {
+        let (Some(py), Some(ours)) = (w.baseline.get(&kind), w.series.get(&(d, kind))) else {
+            continue;
+        };
+        let (p, o) = (Summary::of(&py.cpu), Summary::of(&ours.cpu));
+        let calls = py.calls.iter().sum::<usize>() as f64 / py.calls.len().max(1) as f64;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1}× |",
+            kind.name(),
+            trim(calls),
+            p.p50,
+            p.p99,
+            o.p50,
+            o.p99,
+            p.p50 / o.p50
+        );
+    }
+    let _ = writeln!(s);
 }
 
 /// The warm section's reading, every figure taken from this run.

@@ -22,6 +22,7 @@ pub struct Observed {
     /// newest value?
     pub probe_current_after_cold: Option<bool>,
     pub probe_current_after_warm: Option<bool>,
+    pub probe_current_after_baseline: Option<bool>,
 }
 
 /// The status each function's cold-start event must be answered with (the same events
@@ -70,6 +71,20 @@ pub fn wrong_results(
     }
     if seen.probe_current_after_warm == Some(false) {
         wrong.push("warm run: the probe's env var is not at its app's newest value".into());
+    }
+    // The baseline is only a comparison if it does the same work right.
+    for (kind, s) in &warm.baseline {
+        if s.bad_status > 0 {
+            wrong.push(format!(
+                "Python baseline, {}: {} of {} invocations answered other than 204",
+                kind.name(),
+                s.bad_status,
+                s.handler.len()
+            ));
+        }
+    }
+    if seen.probe_current_after_baseline == Some(false) {
+        wrong.push("Python baseline: the probe's env var is not at its app's newest value".into());
     }
     for b in bursts {
         let at = format!("burst N = {}, {} ms", b.concurrency, b.delay_ms);
@@ -188,6 +203,7 @@ mod tests {
         let seen = Observed {
             probe_current_after_cold: Some(true),
             probe_current_after_warm: Some(false),
+            ..Observed::default()
         };
         let wrong = wrong_results(&[cold], &warm, &[], 0, &seen);
         assert_eq!(wrong.len(), 3, "{wrong:?}");

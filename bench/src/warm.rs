@@ -76,6 +76,9 @@ pub struct WarmRun {
     pub raw: BTreeMap<(u64, Op), Vec<f64>>,
     pub peak_rss_kib: Option<u64>,
     pub log_bytes_per_invocation: f64,
+    /// The Python/boto3 handler (`bench/python/bootstrap.py`) measured the same way, at
+    /// the largest delay: what the issue compares our CPU time per sync with.
+    pub baseline: BTreeMap<Kind, Series>,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +89,8 @@ pub struct Plan {
     pub raw_per_round: usize,
     /// Record a `perf` profile of the warm process into this file (profiling aid).
     pub perf: Option<std::path::PathBuf>,
+    /// Iterations of the Python baseline after its warm-up (0: not run).
+    pub baseline: usize,
 }
 
 pub async fn run(
@@ -127,7 +132,7 @@ pub async fn run(
     // Warm-up: the cold reads (signing key, token), connections, allocator growth.
     stack.set_delay(Duration::ZERO);
     for _ in 0..10 {
-        iteration(stack, &mut f, probe, &mut raw).await?;
+        iteration(stack, &mut f, probe, Some(&mut raw)).await?;
     }
 
     // perf attached after warm-up, so the profile is the steady state alone.
@@ -160,7 +165,7 @@ pub async fn run(
                 }
             }
             for _ in 0..plan.per_round {
-                for (kind, sample) in iteration(stack, &mut f, probe, &mut raw).await? {
+                for (kind, sample) in iteration(stack, &mut f, probe, Some(&mut raw)).await? {
                     out.series.entry((d, kind)).or_default().add(sample);
                     invocations += 1;
                 }
@@ -179,6 +184,54 @@ pub async fn run(
         let _ = perf.wait();
     }
     out.peak_rss_kib = inst.stop();
+    Ok(out)
+}
+
+/// The Python 3 / boto3 handler doing the same sync (`bench/python/bootstrap.py`, with the
+/// repository's virtualenv), warmed up as ours is, then `plan.baseline` iterations at
+/// `delay_ms`: its CPU time per invocation beside ours. A wrong answer fails the bench
+/// as ours would (`verdict`).
+pub async fn run_baseline(
+    stack: &Stack,
+    probe: &Linked,
+    plan: &Plan,
+    delay_ms: u64,
+) -> Result<BTreeMap<Kind, Series>, String> {
+    let python = Path::new(".venv/bin/python");
+    let script = Path::new("bench/python/bootstrap.py");
+    if !python.exists() || !script.exists() {
+        return Err(
+            "the Python baseline needs .venv/bin/python (make's venv) and \
+                    bench/python/bootstrap.py; run the bench from the repository root"
+                .into(),
+        );
+    }
+    let rt = RuntimeApi::start()
+        .await
+        .map_err(|e| format!("runtime API: {e}"))?;
+    let mut env = stack.lambda_env(&rt, "python-baseline");
+    env.push(("AWS_EXECUTION_ENV".into(), "AWS_Lambda_python3.11".into()));
+    let inst = Instance::spawn_with(python, &[script], &env, true)
+        .map_err(|e| format!("cannot start the Python baseline: {e}"))?;
+    rt.wait_polls(1, Duration::from_secs(60)).await?;
+    let mut f = Function {
+        rt: &rt,
+        inst: &inst,
+        polls: 1,
+    };
+    stack.set_delay(Duration::ZERO);
+    for _ in 0..10 {
+        iteration(stack, &mut f, probe, None).await?;
+    }
+    stack.set_delay(Duration::from_millis(delay_ms));
+    let mut out: BTreeMap<Kind, Series> = BTreeMap::new();
+    for _ in 0..plan.baseline {
+        for (kind, sample) in iteration(stack, &mut f, probe, None).await? {
+            out.entry(kind).or_default().add(sample);
+        }
+    }
+    stack.set_delay(Duration::ZERO);
+    inst.stop();
     Ok(out)
 }
 
@@ -215,10 +268,12 @@ async fn iteration(
     stack: &Stack,
     f: &mut Function<'_>,
     probe: &Linked,
-    raw: &mut Raw,
+    raw: Option<&mut Raw>,
 ) -> Result<[(Kind, Sample); 3], String> {
     let rotation = stack.rotate(&probe.app)?;
-    raw.version = rotation.version;
+    if let Some(raw) = raw {
+        raw.version = rotation.version;
+    }
     let sync = measure(stack, f, &rotation).await?;
     let deploy = stack.deploy(&probe.app)?;
     let unchanged = measure(stack, f, &deploy).await?;

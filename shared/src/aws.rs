@@ -2,6 +2,7 @@
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use std::time::Duration;
 
@@ -17,12 +18,21 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// Stalled-stream protection watches every body's throughput, which costs about 3 % of a
+/// warm sync's CPU (bench/NOTES.md, the warm profile); our bodies are small and every
+/// call is already bounded by the attempt and operation timeouts above, which is what
+/// the protection would otherwise give a stalled call.
+fn no_stall_watch() -> StalledStreamProtectionConfig {
+    StalledStreamProtectionConfig::disabled()
+}
+
 /// The SDK config from the environment (region, credentials, and `AWS_ENDPOINT_URL`,
 /// which points every client at a local emulator).
 pub async fn from_env() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .stalled_stream_protection(no_stall_watch())
         .load()
         .await
 }
@@ -38,6 +48,7 @@ pub async fn local(endpoint_url: &str) -> aws_config::SdkConfig {
         ))
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .stalled_stream_protection(no_stall_watch())
         .load()
         .await
 }

@@ -1,5 +1,9 @@
 //! Lambda entry point of the reconcile function: wiring only.
 
+/// mimalloc: glibc's malloc and free were 7 % of a warm sync's CPU (bench/NOTES.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::config::{Config, Needs};
