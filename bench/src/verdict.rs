@@ -74,6 +74,13 @@ pub fn wrong_results(
     }
     // The baseline is only a comparison if it does the same work right.
     for (kind, s) in &warm.baseline {
+        let want = kind.path().len();
+        if let Some(n) = s.calls.iter().find(|n| **n != want) {
+            wrong.push(format!(
+                "Python baseline, {}: an invocation made {n} remote calls, not the {want} ours makes",
+                kind.name()
+            ));
+        }
         if s.bad_status > 0 {
             wrong.push(format!(
                 "Python baseline, {}: {} of {} invocations answered other than 204",

@@ -143,8 +143,9 @@ impl Stack {
             .expect("reconcile queue");
         let metrics = Arc::new(RecordedMetrics::default());
         let clock = Arc::new(ShiftedClock::default());
-        let mut svc = Services::new(config.clone(), &proxied, metrics.clone()).expect("services");
-        svc.clock = clock.clone();
+        // One clock for everything: moving it on expires tokens and leases too.
+        let svc = Services::new_at(config.clone(), &proxied, metrics.clone(), clock.clone())
+            .expect("services");
         let svc = Arc::new(svc);
         let gateway = tweak(mount(
             svc.clone(),

@@ -110,17 +110,15 @@ pub enum ConfirmError {
     #[error("this confirmation is unknown, already used or expired; connect Heroku again")]
     Invalid,
     /// Presented by someone other than the user who started the connect, or by someone
-    /// who may no longer connect (HTTP 403 `not_project_owner`).
+    /// who may no longer connect (HTTP 403 `not_project_owner`; a store failure while
+    /// checking is `Denied::Store`).
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// The store failed: answered as every route answers a store failure.
+    #[error(transparent)]
+    Store(#[from] crate::ports::StoreError),
     #[error(transparent)]
     Link(#[from] LinkError),
-}
-
-impl From<crate::ports::StoreError> for ConfirmError {
-    fn from(e: crate::ports::StoreError) -> Self {
-        ConfirmError::Link(e.into())
-    }
 }
 
 /// The confirm step: `caller` presents `confirmation` for `project`. Only the user who

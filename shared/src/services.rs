@@ -49,6 +49,17 @@ impl Services {
         sdk: &aws_config::SdkConfig,
         metrics: Arc<dyn MetricsSink>,
     ) -> Result<Self, HerokuError> {
+        Self::new_at(config, sdk, metrics, Arc::new(SystemClock))
+    }
+
+    /// [`Services::new`] with its time from `clock` everywhere (use cases, token expiry,
+    /// leases): local stacks that move time on.
+    pub fn new_at(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        metrics: Arc<dyn MetricsSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, HerokuError> {
         let store = Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
@@ -74,7 +85,7 @@ impl Services {
             )),
             heroku,
             events,
-            clock: Arc::new(SystemClock),
+            clock,
             metrics,
         };
         Ok(Self::assemble(config, adapters))

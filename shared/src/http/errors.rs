@@ -157,7 +157,52 @@ impl From<ConfirmError> for ApiError {
         match e {
             e @ ConfirmError::Invalid => ApiError::invalid_confirmation(e.to_string()),
             ConfirmError::Denied(e) => e.into(),
+            ConfirmError::Store(e) => e.into(),
             ConfirmError::Link(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::StoreError;
+
+    fn answered(e: impl Into<ApiError>) -> (u16, &'static str) {
+        let e = e.into();
+        (e.status, e.code)
+    }
+
+    /// The use cases' errors reach the caller as the contract's statuses and codes
+    /// (docs/contract.md, errors), whichever use case they come from.
+    #[test]
+    fn use_case_errors_answer_the_contracts_status_and_code() {
+        let down = || StoreError::Unavailable("throttled".into());
+        let store = answered(down());
+        assert_eq!(store.0, 503);
+        assert_eq!(
+            answered(Denied::NotProjectOwner("no")),
+            (403, "not_project_owner")
+        );
+        assert_eq!(answered(Denied::Store(down())), store);
+        assert_eq!(
+            answered(ConfirmError::Invalid),
+            (400, "invalid_confirmation")
+        );
+        assert_eq!(
+            answered(ConfirmError::Denied(Denied::NotProjectOwner("no"))),
+            (403, "not_project_owner")
+        );
+        assert_eq!(answered(ConfirmError::Store(down())), store);
+        assert_eq!(answered(ConfirmError::Link(LinkError::NotConnected)).0, 409);
+        assert_eq!(
+            answered(LinkError::NotAnAddonConfigVar("x".into())),
+            (422, "not_an_addon_config_var")
+        );
+        let limited: ApiError = LinkError::RateLimited(std::time::Duration::from_secs(30)).into();
+        assert_eq!((limited.status, limited.retry_after), (429, Some(30)));
+        let internal: ApiError = LinkError::Internal("a secret detail".into()).into();
+        assert_eq!(internal.status, 500);
+        assert!(!internal.message.contains("secret"), "{}", internal.message);
     }
 }

@@ -143,7 +143,7 @@ async fn given_a_connected_project_when_linked_and_rotated_then_subscribed_and_e
         .expect("linked");
     assert_eq!(linked.outcome, LinkOutcome::Created);
     assert_eq!(w.env_value("DATABASE_URL").as_deref(), Some(URL_1));
-    let hooks = w.heroku.app(&app).webhooks;
+    let hooks = w.heroku.stored_app(&app).webhooks;
     assert_eq!(hooks.len(), 1, "one subscription");
     assert_eq!(hooks[0].url, format!("{BASE}/webhooks/heroku"));
     assert_eq!(hooks[0].include, ["api:release"]);
@@ -180,7 +180,10 @@ async fn given_a_config_var_no_postgres_add_on_sets_when_linking_then_refused_an
         .unwrap_err();
     assert!(matches!(err, LinkError::NotAnAddonConfigVar(_)), "{err:?}");
     assert!(w.store.directory(&w.project).await.unwrap().is_empty());
-    assert!(w.heroku.app(&app).webhooks.is_empty(), "not subscribed");
+    assert!(
+        w.heroku.stored_app(&app).webhooks.is_empty(),
+        "not subscribed"
+    );
     assert_eq!(w.env_value("DATABASE_URL"), None);
 }
 
@@ -212,7 +215,10 @@ async fn given_the_last_link_of_an_app_opted_out_then_its_subscription_is_delete
         w.link_status(&app, "DATABASE_URL").await,
         LinkStatus::OptedOut
     );
-    assert!(w.heroku.app(&app).webhooks.is_empty(), "unsubscribed");
+    assert!(
+        w.heroku.stored_app(&app).webhooks.is_empty(),
+        "unsubscribed"
+    );
     // The env var stays as it was: opting out stops the sync, it deletes nothing.
     assert_eq!(w.env_value("DATABASE_URL").as_deref(), Some(URL_1));
     let again = optout::opt_out(&w.svc, &w.project, &env).await.unwrap();
@@ -239,9 +245,59 @@ async fn given_a_transfer_then_links_stop_the_grant_is_revoked_and_the_new_owner
     assert_eq!(i.owner_sub.as_deref(), Some("new-owner"));
     assert!(i.pending_cleanup.is_empty(), "{:?}", i.pending_cleanup);
     assert!(w.heroku.live_authorizations().is_empty(), "revoked");
-    assert!(w.heroku.app(&app).webhooks.is_empty(), "unsubscribed");
+    assert!(
+        w.heroku.stored_app(&app).webhooks.is_empty(),
+        "unsubscribed"
+    );
     assert_eq!(
         w.link_status(&app, "DATABASE_URL").await,
         LinkStatus::Disconnected
+    );
+}
+
+/// Who may do what, on ports alone: only the project's owner connects, only the user who
+/// connected uses the grant, and an admin may stop it (docs/contract.md).
+#[tokio::test]
+async fn given_a_connected_owner_then_collaborators_and_other_owners_are_refused_and_admins_may_stop()
+ {
+    use shared::access::{Also, Caller, Denied, connected_owner, may_connect};
+    let w = world();
+    w.heroku.add_app("shop", URL_1);
+    w.connect().await;
+    let caller = |sub: &str, role: &str, scopes: &[&str]| Caller {
+        sub: sub.into(),
+        project_id: Some(w.project.to_string()),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        role: Some(role.into()),
+    };
+    let store = w.store.as_ref();
+    let owner = caller("owner", "owner", &[]);
+    let collaborator = caller("colleague", "member", &[]);
+    let other_owner = caller("someone-else", "owner", &[]);
+    let admin = caller("platform", "member", &["integrations/admin"]);
+
+    assert!(
+        connected_owner(store, &w.project, &owner, Also::Nobody)
+            .await
+            .is_ok()
+    );
+    assert!(may_connect(store, &w.project, &owner).await.is_ok());
+    for (who, c) in [
+        ("collaborator", &collaborator),
+        ("other owner", &other_owner),
+    ] {
+        let refused = connected_owner(store, &w.project, c, Also::Nobody).await;
+        assert!(matches!(refused, Err(Denied::NotProjectOwner(_))), "{who}");
+        let refused = may_connect(store, &w.project, c).await;
+        assert!(matches!(refused, Err(Denied::NotProjectOwner(_))), "{who}");
+    }
+    assert!(matches!(
+        connected_owner(store, &w.project, &admin, Also::Nobody).await,
+        Err(Denied::NotProjectOwner(_))
+    ));
+    assert!(
+        connected_owner(store, &w.project, &admin, Also::Admin)
+            .await
+            .is_ok()
     );
 }

@@ -76,7 +76,7 @@ impl MemoryHeroku {
         v + 1
     }
 
-    pub fn app(&self, app_id: &str) -> HApp {
+    pub fn stored_app(&self, app_id: &str) -> HApp {
         lock(&self.state).apps[app_id].clone()
     }
 
