@@ -5,7 +5,7 @@
 use fake_heroku::{FakeHeroku, Fault, User};
 use secrecy::{ExposeSecret, SecretString};
 use shared::heroku::{AccessToken, HerokuClient, HerokuClientOptions, HerokuError};
-use shared::ports::{HerokuApi, HerokuOAuth};
+use shared::ports::{HerokuApi, HerokuOAuth, HerokuPlatform};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

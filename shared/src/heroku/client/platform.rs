@@ -1,148 +1,10 @@
 //! The Platform API calls this service makes (account, apps, add-ons, webhooks,
-//! authorizations, releases, config vars), and the ports they implement.
+//! authorizations, releases, config vars), each written once, as the port it implements.
 
 use super::*;
 use crate::ports::{HerokuApi, HerokuPlatform, HerokuWebhooks};
 use async_trait::async_trait;
 use reqwest::Method;
-
-impl HerokuClient {
-    pub async fn account(&self, token: &AccessToken) -> Result<Account, HerokuError> {
-        self.get(token, "/account").await
-    }
-
-    pub async fn app(&self, token: &AccessToken, app: &str) -> Result<App, HerokuError> {
-        self.get(token, &format!("/apps/{}", app_ref(app)?)).await
-    }
-
-    pub async fn addons(&self, token: &AccessToken) -> Result<Vec<Addon>, HerokuError> {
-        self.list(token, "/addons", "id").await
-    }
-
-    pub async fn attachments(&self, token: &AccessToken) -> Result<Vec<Attachment>, HerokuError> {
-        self.list(token, "/addon-attachments", "id").await
-    }
-
-    pub async fn create_app(
-        &self,
-        token: &AccessToken,
-        name: Option<&str>,
-    ) -> Result<App, HerokuError> {
-        let body = serde_json::json!({ "name": name });
-        let body = if name.is_some() {
-            body
-        } else {
-            serde_json::json!({})
-        };
-        decode(
-            self.send(Method::POST, "/apps", token, None, Some(&body))
-                .await?,
-        )
-        .await
-    }
-
-    pub async fn create_addon(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        plan: &str,
-    ) -> Result<Addon, HerokuError> {
-        let body = serde_json::json!({ "plan": plan });
-        let path = format!("/apps/{}/addons", app_ref(app)?);
-        decode(
-            self.send(Method::POST, &path, token, None, Some(&body))
-                .await?,
-        )
-        .await
-    }
-
-    pub async fn webhooks(
-        &self,
-        token: &AccessToken,
-        app: &str,
-    ) -> Result<Vec<Webhook>, HerokuError> {
-        self.list(token, &format!("/apps/{}/webhooks", app_ref(app)?), "id")
-            .await
-    }
-
-    /// One webhook; `None` when Heroku no longer has it.
-    pub async fn webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        webhook_id: &str,
-    ) -> Result<Option<Webhook>, HerokuError> {
-        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
-        match self.get(token, &path).await {
-            Ok(w) => Ok(Some(w)),
-            Err(HerokuError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn create_webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        request: &WebhookRequest<'_>,
-    ) -> Result<Webhook, HerokuError> {
-        let path = format!("/apps/{}/webhooks", app_ref(app)?);
-        decode(
-            self.send(Method::POST, &path, token, None, Some(request))
-                .await?,
-        )
-        .await
-    }
-
-    pub async fn update_webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        webhook_id: &str,
-        request: &WebhookRequest<'_>,
-    ) -> Result<Webhook, HerokuError> {
-        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
-        decode(
-            self.send(Method::PATCH, &path, token, None, Some(request))
-                .await?,
-        )
-        .await
-    }
-
-    /// Deletes a webhook; one that is already gone counts as deleted.
-    pub async fn delete_webhook(
-        &self,
-        token: &AccessToken,
-        app: &str,
-        webhook_id: &str,
-    ) -> Result<(), HerokuError> {
-        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
-        match self.send(Method::DELETE, &path, token, None, None).await {
-            Ok(_) | Err(HerokuError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn authorizations(
-        &self,
-        token: &AccessToken,
-    ) -> Result<Vec<Authorization>, HerokuError> {
-        self.list(token, "/oauth/authorizations", "id").await
-    }
-
-    /// Revokes an authorization; one already revoked counts as revoked.
-    pub async fn delete_authorization(
-        &self,
-        token: &AccessToken,
-        id: &str,
-    ) -> Result<(), HerokuError> {
-        let path = format!("/oauth/authorizations/{}", app_ref(id)?);
-        match self.send(Method::DELETE, &path, token, None, None).await {
-            Ok(_) | Err(HerokuError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
 
 #[async_trait]
 impl HerokuApi for HerokuClient {
@@ -192,13 +54,19 @@ impl HerokuApi for HerokuClient {
 
 #[async_trait]
 impl HerokuWebhooks for HerokuClient {
+    /// One webhook; `None` when Heroku no longer has it.
     async fn webhook(
         &self,
         token: &AccessToken,
         app: &str,
         webhook_id: &str,
     ) -> Result<Option<Webhook>, HerokuError> {
-        HerokuClient::webhook(self, token, app, webhook_id).await
+        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
+        match self.get(token, &path).await {
+            Ok(w) => Ok(Some(w)),
+            Err(HerokuError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn list_webhooks(
@@ -206,7 +74,8 @@ impl HerokuWebhooks for HerokuClient {
         token: &AccessToken,
         app: &str,
     ) -> Result<Vec<Webhook>, HerokuError> {
-        self.webhooks(token, app).await
+        self.list(token, &format!("/apps/{}/webhooks", app_ref(app)?), "id")
+            .await
     }
 
     async fn create_webhook(
@@ -215,7 +84,12 @@ impl HerokuWebhooks for HerokuClient {
         app: &str,
         request: &WebhookRequest<'_>,
     ) -> Result<Webhook, HerokuError> {
-        HerokuClient::create_webhook(self, token, app, request).await
+        let path = format!("/apps/{}/webhooks", app_ref(app)?);
+        decode(
+            self.send(Method::POST, &path, token, None, Some(request))
+                .await?,
+        )
+        .await
     }
 
     async fn update_webhook(
@@ -225,35 +99,45 @@ impl HerokuWebhooks for HerokuClient {
         webhook_id: &str,
         request: &WebhookRequest<'_>,
     ) -> Result<Webhook, HerokuError> {
-        HerokuClient::update_webhook(self, token, app, webhook_id, request).await
+        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
+        decode(
+            self.send(Method::PATCH, &path, token, None, Some(request))
+                .await?,
+        )
+        .await
     }
 
+    /// Deletes a webhook; one that is already gone counts as deleted.
     async fn delete_webhook(
         &self,
         token: &AccessToken,
         app: &str,
         webhook_id: &str,
     ) -> Result<(), HerokuError> {
-        HerokuClient::delete_webhook(self, token, app, webhook_id).await
+        let path = format!("/apps/{}/webhooks/{}", app_ref(app)?, app_ref(webhook_id)?);
+        match self.send(Method::DELETE, &path, token, None, None).await {
+            Ok(_) | Err(HerokuError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
 #[async_trait]
 impl HerokuPlatform for HerokuClient {
     async fn account(&self, token: &AccessToken) -> Result<Account, HerokuError> {
-        HerokuClient::account(self, token).await
+        self.get(token, "/account").await
     }
 
     async fn app(&self, token: &AccessToken, app: &str) -> Result<App, HerokuError> {
-        HerokuClient::app(self, token, app).await
+        self.get(token, &format!("/apps/{}", app_ref(app)?)).await
     }
 
     async fn addons(&self, token: &AccessToken) -> Result<Vec<Addon>, HerokuError> {
-        HerokuClient::addons(self, token).await
+        self.list(token, "/addons", "id").await
     }
 
     async fn attachments(&self, token: &AccessToken) -> Result<Vec<Attachment>, HerokuError> {
-        HerokuClient::attachments(self, token).await
+        self.list(token, "/addon-attachments", "id").await
     }
 
     async fn create_app(
@@ -261,7 +145,17 @@ impl HerokuPlatform for HerokuClient {
         token: &AccessToken,
         name: Option<&str>,
     ) -> Result<App, HerokuError> {
-        HerokuClient::create_app(self, token, name).await
+        let body = serde_json::json!({ "name": name });
+        let body = if name.is_some() {
+            body
+        } else {
+            serde_json::json!({})
+        };
+        decode(
+            self.send(Method::POST, "/apps", token, None, Some(&body))
+                .await?,
+        )
+        .await
     }
 
     async fn create_addon(
@@ -270,14 +164,25 @@ impl HerokuPlatform for HerokuClient {
         app: &str,
         plan: &str,
     ) -> Result<Addon, HerokuError> {
-        HerokuClient::create_addon(self, token, app, plan).await
+        let body = serde_json::json!({ "plan": plan });
+        let path = format!("/apps/{}/addons", app_ref(app)?);
+        decode(
+            self.send(Method::POST, &path, token, None, Some(&body))
+                .await?,
+        )
+        .await
     }
 
     async fn authorizations(&self, token: &AccessToken) -> Result<Vec<Authorization>, HerokuError> {
-        HerokuClient::authorizations(self, token).await
+        self.list(token, "/oauth/authorizations", "id").await
     }
 
+    /// Revokes an authorization; one already revoked counts as revoked.
     async fn delete_authorization(&self, token: &AccessToken, id: &str) -> Result<(), HerokuError> {
-        HerokuClient::delete_authorization(self, token, id).await
+        let path = format!("/oauth/authorizations/{}", app_ref(id)?);
+        match self.send(Method::DELETE, &path, token, None, None).await {
+            Ok(_) | Err(HerokuError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
