@@ -23,7 +23,9 @@
 //! fence is an update, so the old attribute stays until the final header replaces it).
 
 use super::DynamoStore;
-use super::dynamo_keys::{Item, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n, s};
+use super::dynamo_keys::{
+    GuardCondition, Item, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n, s,
+};
 use crate::domain::{AppId, AppRecord, Link, LinkKey, LoadedLinks, Timestamp};
 use crate::ports::{Guard, Saved, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
@@ -162,22 +164,17 @@ impl DynamoStore {
 
     /// The header put under `guard`'s condition.
     pub(super) fn guarded_put(&self, item: Item, guard: &Guard) -> Result<Put, StoreError> {
-        let put = Put::builder().table_name(self.table()).set_item(Some(item));
-        let put = match guard {
-            Guard::New => put.condition_expression("attribute_not_exists(pk)"),
-            Guard::Unleased { generation, now_ms } => put
-                .condition_expression(
-                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
-                )
-                .expression_attribute_names("#g", "generation")
-                .expression_attribute_values(":g", n(generation))
-                .expression_attribute_values(":now", n(now_ms)),
-            Guard::LeaseHolder { owner, generation } => put
-                .condition_expression("lease_owner = :owner AND #g = :g")
-                .expression_attribute_names("#g", "generation")
-                .expression_attribute_values(":owner", s(owner.clone()))
-                .expression_attribute_values(":g", n(generation)),
-        };
+        let c = GuardCondition::of(guard);
+        let mut put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(c.expression);
+        for (k, v) in c.names {
+            put = put.expression_attribute_names(k, v);
+        }
+        for (k, v) in c.values {
+            put = put.expression_attribute_values(k, v);
+        }
         put.build().map_err(|e| StoreError::Other(e.to_string()))
     }
 

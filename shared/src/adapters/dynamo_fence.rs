@@ -4,7 +4,7 @@
 
 use super::DynamoStore;
 use super::dynamo_apps::{Change, HEADER_SK, Refused, TRANSACT_MAX};
-use super::dynamo_keys::{TableKeys, app_pk, classify, n, s};
+use super::dynamo_keys::{GuardCondition, TableKeys, app_pk, classify, n, s};
 use crate::domain::AppRecord;
 use crate::ports::{Guard, Saved, StoreError};
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
@@ -151,19 +151,14 @@ impl DynamoStore {
             .expression_attribute_values(":next", n(record.generation + 1))
             .expression_attribute_values(":fence", s(fence))
             .expression_attribute_values(":until", n(until));
-        let update = match guard {
-            Guard::New => update.condition_expression("attribute_not_exists(pk)"),
-            Guard::Unleased { generation, now_ms } => update
-                .condition_expression(
-                    "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
-                )
-                .expression_attribute_values(":g", n(generation))
-                .expression_attribute_values(":now", n(now_ms)),
-            Guard::LeaseHolder { owner, generation } => update
-                .condition_expression("lease_owner = :owner AND #g = :g")
-                .expression_attribute_values(":owner", s(owner.clone()))
-                .expression_attribute_values(":g", n(generation)),
-        };
+        let c = GuardCondition::of(guard);
+        let mut update = update.condition_expression(c.expression);
+        for (k, v) in c.names {
+            update = update.expression_attribute_names(k, v);
+        }
+        for (k, v) in c.values {
+            update = update.expression_attribute_values(k, v);
+        }
         update.build().map_err(|e| StoreError::Other(e.to_string()))
     }
 }

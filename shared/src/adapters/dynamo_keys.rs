@@ -112,3 +112,36 @@ pub fn item_size(item: &Item) -> usize {
     }
     item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
+
+/// A save's [`Guard`](crate::ports::Guard) as a DynamoDB condition on the app's header:
+/// the one place it is written, for the header `Put` of an ordinary save and the fence
+/// `Update` of a large one.
+pub(crate) struct GuardCondition {
+    pub expression: &'static str,
+    /// Only what the expression uses: DynamoDB refuses unused names and values.
+    pub names: Vec<(&'static str, &'static str)>,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl GuardCondition {
+    pub(crate) fn of(guard: &crate::ports::Guard) -> Self {
+        use crate::ports::Guard;
+        match guard {
+            Guard::New => GuardCondition {
+                expression: "attribute_not_exists(pk)",
+                names: vec![],
+                values: vec![],
+            },
+            Guard::Unleased { generation, now_ms } => GuardCondition {
+                expression: "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
+                names: vec![("#g", "generation")],
+                values: vec![(":g", n(generation)), (":now", n(now_ms))],
+            },
+            Guard::LeaseHolder { owner, generation } => GuardCondition {
+                expression: "lease_owner = :owner AND #g = :g",
+                names: vec![("#g", "generation")],
+                values: vec![(":owner", s(owner.clone())), (":g", n(generation))],
+            },
+        }
+    }
+}
