@@ -210,7 +210,11 @@ pub async fn run_baseline(
         .await
         .map_err(|e| format!("runtime API: {e}"))?;
     let mut env = stack.lambda_env(&rt, "python-baseline");
-    env.push(("AWS_EXECUTION_ENV".into(), "AWS_Lambda_python3.11".into()));
+    for (k, v) in &mut env {
+        if k == "AWS_EXECUTION_ENV" {
+            *v = "AWS_Lambda_python3.11".into();
+        }
+    }
     let inst = Instance::spawn_with(python, &[script], &env, true)
         .map_err(|e| format!("cannot start the Python baseline: {e}"))?;
     rt.wait_polls(1, Duration::from_secs(60)).await?;

@@ -30,11 +30,7 @@ async fn settle(s: &local::fixture::Stack) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_two_env_vars_of_one_app_when_one_opts_out_then_only_the_other_follows() {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (_, app, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "A_URL", "shop").await.status, 201);
     assert_eq!(c.link("p1", "B_URL", "shop").await.status, 201);
     let first = s.env_value("p1", "A_URL").await.unwrap();
@@ -279,11 +275,7 @@ async fn given_a_transfer_then_the_sync_disconnects_and_the_new_owner_connects_t
 async fn given_heroku_failing_during_opt_out_then_204_no_later_write_and_cleanup_once_heroku_is_back()
  {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (_, app, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     let value = s.env_value("p1", "PG_URL").await.unwrap();
 
@@ -327,11 +319,7 @@ async fn given_heroku_failing_during_opt_out_then_204_no_later_write_and_cleanup
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_heroku_down_during_disconnect_then_revocation_waits_and_finishes_later() {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (user, app, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     let tokens = s
         .svc
@@ -393,11 +381,7 @@ async fn given_heroku_down_during_disconnect_then_revocation_waits_and_finishes_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_a_revocation_postponed_then_a_reconnect_then_the_new_tokens_survive_the_cleanup() {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (user, _, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     let project = shared::domain::ProjectId::parse("p1").unwrap();
 
@@ -525,11 +509,7 @@ async fn given_a_reconnect_with_another_account_then_the_previous_grant_is_revok
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_changed() {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (_, _, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     let before = (s.table_snapshot().await, s.secrets_snapshot().await);
 
@@ -658,11 +638,7 @@ async fn given_bad_requests_then_the_right_status_and_json_error_and_nothing_cha
 async fn given_the_second_write_of_an_opt_out_failing_then_its_retry_still_deletes_the_subscription()
  {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (_, app, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     assert_eq!(s.heroku.webhooks(&app).len(), 1);
 
@@ -697,11 +673,7 @@ async fn given_the_second_write_of_an_opt_out_failing_then_its_retry_still_delet
 async fn given_an_expired_access_token_when_opting_out_then_it_is_refreshed_and_the_subscription_deleted()
  {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (user, app, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
     assert_eq!(s.heroku.webhooks(&app).len(), 1);
     let refreshes = s.heroku.request_count("POST", "/oauth/token");
@@ -730,11 +702,7 @@ async fn given_an_expired_access_token_when_opting_out_then_it_is_refreshed_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_access_revoked_at_heroku_when_disconnecting_then_it_stays_disconnected() {
     let s = stack().await;
-    let user = s.heroku.create_user("dev@example.com");
-    let app = s.heroku.create_app(&user, "shop");
-    s.heroku.add_postgres(&app, "heroku-postgresql:essential-0");
-    s.connect("p1", "alice", &user).await;
-    let c = Client::new(&s, "alice", "p1", &[]);
+    let (user, _, c) = connected_shop(&s).await;
     assert_eq!(c.link("p1", "PG_URL", "shop").await.status, 201);
 
     s.heroku.revoke_all(&user);

@@ -193,11 +193,16 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// A record read while a large save's fence stood has half its links written; once the
-/// save finishes, saving that record must conflict (the finished header is at generation
-/// + 2, past the fence's + 1), whenever its reader saves.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_a_record_read_while_a_large_save_was_half_done_when_saved_after_it_then_conflict() {
+/// A large save (250 new links on a fresh app) started in the background and paused
+/// after its first chunk: the store, the app, the record being saved, the save, and what
+/// resumes it.
+async fn half_done_large_save() -> (
+    DynamoStore,
+    shared::domain::AppId,
+    shared::domain::AppRecord,
+    tokio::task::JoinHandle<Result<Saved, StoreError>>,
+    std::sync::Arc<tokio::sync::Notify>,
+) {
     let (store, paused, resume) = pausing_store().await;
     let app = app_id();
     let mut r = new_app(&store, &app).await;
@@ -207,18 +212,23 @@ async fn given_a_record_read_while_a_large_save_was_half_done_when_saved_after_i
     let saver = tokio::spawn({
         let (store, r) = (store.clone(), r.clone());
         async move {
-            store
-                .save_app(
-                    &r,
-                    Guard::Unleased {
-                        generation: 1,
-                        now_ms: now_ms(),
-                    },
-                )
-                .await
+            let guard = Guard::Unleased {
+                generation: 1,
+                now_ms: now_ms(),
+            };
+            store.save_app(&r, guard).await
         }
     });
     paused.notified().await;
+    (store, app, r, saver, resume)
+}
+
+/// A record read while a large save's fence stood has half its links written; once the
+/// save finishes, saving that record must conflict (the finished header is at generation
+/// + 2, past the fence's + 1), whenever its reader saves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_record_read_while_a_large_save_was_half_done_when_saved_after_it_then_conflict() {
+    let (store, app, r, saver, resume) = half_done_large_save().await;
     let half = store.load_app(&app).await.unwrap().expect("stored");
     assert!(half.links.len() < 250, "read while half written");
     resume.notify_one();
@@ -248,27 +258,7 @@ async fn given_a_record_read_while_a_large_save_was_half_done_when_saved_after_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_a_large_save_outlived_by_its_fence_when_another_saved_meanwhile_then_its_links_stay()
 {
-    let (store, paused, resume) = pausing_store().await;
-    let app = app_id();
-    let mut r = new_app(&store, &app).await;
-    for l in many_links(&app, 250) {
-        r.links.insert(l.key(), l);
-    }
-    let slow = tokio::spawn({
-        let (store, r) = (store.clone(), r.clone());
-        async move {
-            store
-                .save_app(
-                    &r,
-                    Guard::Unleased {
-                        generation: 1,
-                        now_ms: now_ms(),
-                    },
-                )
-                .await
-        }
-    });
-    paused.notified().await;
+    let (store, app, r, slow, resume) = half_done_large_save().await;
 
     // Another saver, once the fence has expired, writes every link its own way.
     let read = store.load_app(&app).await.unwrap().expect("stored");
