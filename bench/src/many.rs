@@ -198,12 +198,15 @@ pub async fn run(stack: &Stack, bin: &Path, plan: &Plan) -> Result<ManyRun, Stri
         stack.set_delay(Duration::from_millis(5));
         stack.proxy.reset_calls();
         let t = Instant::now();
-        let links = linking::project_links(&stack.svc, project)
+        let status = linking::project_status(stack.svc.store.as_ref(), project)
             .await
             .map_err(|e| format!("status: {e}"))?;
         out.status_ms = ms(t.elapsed());
         out.status_calls = stack.proxy.total_calls();
-        out.status_links = links.len();
+        out.status_links = status.links.len();
+        if status.integration.is_none() {
+            return Err("status: the project's integration was not read".into());
+        }
         stack.set_delay(Duration::ZERO);
     }
     Ok(out)
@@ -303,7 +306,11 @@ pub fn render(s: &mut String, r: Option<&ManyRun>, plan: &Plan) {
          (`shared/src/adapters/dynamo_apps.rs`): the webhook reads it with one Query (a page \
          per MB), a save writes the header and the links it changed, in one transaction up to \
          98 links and fenced transactions of 100 above. A project's status reads its \
-         directory, then each of its apps' partitions (which hold the reconciler's check \
-         mark too): two calls for a project on one app.\n"
+         partition (integration and directory, one Query), then each of its apps' partitions \
+         (the links and the reconciler's check mark): two calls for a project on one app, \
+         both strongly consistent. One call would need the links' status copied into the \
+         project's partition by every sync, or an index read that can be stale (a link shown \
+         active after its opt-out answered, against docs/contract.md's \"status never claims \
+         more than is true\").\n"
     );
 }

@@ -22,7 +22,7 @@ use shared::heroku::{
 use shared::metrics::NoMetrics;
 use shared::ports::{
     AppStore, DirectoryEntry, Guard, HerokuApi, HerokuOAuth, HerokuWebhooks, IntegrationStore,
-    RateBudget, ReconcileIndex, Saved, SecretVault, StoreError,
+    ProjectItems, RateBudget, ReconcileIndex, Saved, SecretVault, StoreError,
 };
 use shared::reconcile::fanout::{self, WorkMessage};
 use shared::reconcile::{BatchOutcome, ReconcileSettings, Reconciler};
@@ -352,6 +352,10 @@ impl AppStore for SlowStore {
     async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
         self.pause().await;
         self.inner.directory(project).await
+    }
+    async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
+        self.pause().await;
+        self.inner.load_project(project).await
     }
 }
 

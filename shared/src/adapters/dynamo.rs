@@ -23,13 +23,15 @@
 //! number or lease (optimistic concurrency).
 
 use super::dynamo_keys::{
-    Item, RECON_CLEANUP, TableKeys, classify, decode, encode, env_sk, n, project_pk, s,
+    ENV_PREFIX, INTEGRATION_SK, Item, RECON_CLEANUP, TableKeys, classify, decode, encode, env_sk,
+    n, project_pk, s,
 };
 use crate::domain::{
     AppId, AppRecord, EnvVarName, Integration, Link, LinkKey, ProjectId, Timestamp,
 };
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, Saved, StateStore, StoreError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, ProjectItems, Saved, StateStore,
+    StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -173,13 +175,36 @@ impl AppStore for DynamoStore {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :env)")
             .expression_attribute_values(":pk", s(project_pk(project)))
-            .expression_attribute_values(":env", s("ENV#"))
+            .expression_attribute_values(":env", s(ENV_PREFIX))
             .consistent_read(true)
             .into_paginator()
             .items()
             .send();
         while let Some(item) = pages.next().await {
             out.push(decode(item.map_err(|e| classify(&e))?)?);
+        }
+        Ok(out)
+    }
+
+    async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
+        let mut out = ProjectItems::default();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(project_pk(project)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify(&e))?;
+            match item.get(TableKeys::SK).and_then(|v| v.as_s().ok()) {
+                Some(sk) if sk == INTEGRATION_SK => out.integration = Some(decode(item)?),
+                Some(sk) if sk.starts_with(ENV_PREFIX) => out.directory.push(decode(item)?),
+                _ => {}
+            }
         }
         Ok(out)
     }
@@ -191,7 +216,7 @@ impl IntegrationStore for DynamoStore {
         &self,
         project: &ProjectId,
     ) -> Result<Option<Integration>, StoreError> {
-        self.get(project_pk(project), "INTEGRATION")
+        self.get(project_pk(project), INTEGRATION_SK)
             .await?
             .map(decode)
             .transpose()
@@ -206,7 +231,7 @@ impl IntegrationStore for DynamoStore {
         next.generation = expected_generation.map_or(1, |g| g + 1);
         let mut item = encode(&next)?;
         item.insert(TableKeys::PK.into(), s(project_pk(&integration.project_id)));
-        item.insert(TableKeys::SK.into(), s("INTEGRATION"));
+        item.insert(TableKeys::SK.into(), s(INTEGRATION_SK));
         if !integration.pending_cleanup.is_empty() {
             item.insert(TableKeys::RECON_PK.into(), s(RECON_CLEANUP));
             item.insert(

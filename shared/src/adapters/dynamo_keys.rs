@@ -52,8 +52,13 @@ pub(crate) fn project_pk(project: &ProjectId) -> String {
     format!("PROJECT#{project}")
 }
 
+/// Sort key of a project's integration item.
+pub(crate) const INTEGRATION_SK: &str = "INTEGRATION";
+/// Sort-key prefix of a project's directory entries (`ENV#{env_var}`).
+pub(crate) const ENV_PREFIX: &str = "ENV#";
+
 pub(crate) fn env_sk(env: &EnvVarName) -> String {
-    format!("ENV#{env}")
+    format!("{ENV_PREFIX}{env}")
 }
 
 /// Classifies SDK errors: throttling, 5xx, timeouts and network failures are transient.

@@ -4,7 +4,7 @@
 
 use super::dynamo::DynamoStore;
 use super::dynamo_keys::{
-    RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
+    INTEGRATION_SK, RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
 };
 use crate::domain::{AppId, ProjectId, Timestamp};
 use crate::ports::{RateBudget, ReconcileIndex, Reindexed, StoreError};
@@ -200,7 +200,7 @@ impl DynamoStore {
             .expression_attribute_names("#p", TableKeys::RECON_PK)
             .expression_attribute_names("#links", "links")
             .expression_attribute_values(":app", s("APP"))
-            .expression_attribute_values(":integration", s("INTEGRATION"))
+            .expression_attribute_values(":integration", s(INTEGRATION_SK))
             .into_paginator()
             .items()
             .send();

@@ -6,7 +6,7 @@ use crate::domain::{
 };
 use crate::ports::{
     AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, PendingGrant, PendingGrants,
-    Saved, SecretVault, SecretVersion, StateStore, StoreError, VaultError,
+    ProjectItems, Saved, SecretVault, SecretVersion, StateStore, StoreError, VaultError,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -155,6 +155,20 @@ impl AppStore for MemoryStore {
             .filter(|((p, _), _)| p == project)
             .map(|(_, e)| e.clone())
             .collect())
+    }
+
+    async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
+        // One call, as DynamoDB's one Query of the project's partition.
+        self.enter()?;
+        self.integration_loads.fetch_add(1, Ordering::SeqCst);
+        Ok(ProjectItems {
+            integration: lock(&self.integrations).get(project).cloned(),
+            directory: lock(&self.directory)
+                .iter()
+                .filter(|((p, _), _)| p == project)
+                .map(|(_, e)| e.clone())
+                .collect(),
+        })
     }
 }
 

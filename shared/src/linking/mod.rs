@@ -9,7 +9,9 @@ mod subscription;
 pub(crate) use connection::update_integration;
 pub use connection::{GrantIdentity, connect_grant, identify_grant, record_connection};
 pub use link::{LinkOutcome, LinkRequest, Linked, check_link_quota, link, save_link, synced_from};
-pub use project::{CATCH_UP_BUDGET, catch_up, links_in, project_links};
+pub use project::{
+    CATCH_UP_BUDGET, ProjectStatus, catch_up, links_in, project_links, project_status,
+};
 
 use crate::domain::ProjectId;
 use crate::heroku::{AccessToken, HerokuError};

@@ -1,8 +1,8 @@
 //! A project's links as they stand, and catching them up to their apps' newest releases.
 
 use super::LinkError;
-use crate::domain::{AppId, Link, LinkKey, ProjectId};
-use crate::ports::{AppStore, CheckedApp, StoreError};
+use crate::domain::{AppId, Integration, Link, LinkKey, ProjectId};
+use crate::ports::{AppStore, CheckedApp, DirectoryEntry, StoreError};
 use crate::services::Services;
 use crate::sync::{SyncRequest, Target};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -16,17 +16,51 @@ pub async fn project_links(svc: &Services, project: &ProjectId) -> Result<Vec<Li
     links_in(svc.store.as_ref(), project).await
 }
 
+/// What the status route shows: the project's integration and every link as it stands.
+#[derive(Debug, Clone)]
+pub struct ProjectStatus {
+    pub integration: Option<Integration>,
+    pub links: Vec<Link>,
+}
+
+/// [`ProjectStatus`] in as few reads as the data allows: one of the project's partition
+/// (integration and directory together), then one of each app its links follow. Never
+/// fewer: a link's status lives in its app's partition, which the webhook reads in one
+/// Query, and a copy kept with the project would cost every sync a write.
+pub async fn project_status<S>(store: &S, project: &ProjectId) -> Result<ProjectStatus, LinkError>
+where
+    S: AppStore + ?Sized,
+{
+    let items = store.load_project(project).await?;
+    Ok(ProjectStatus {
+        links: links_of(store, project, &items.directory).await?,
+        integration: items.integration,
+    })
+}
+
 /// Apps read at once for a project's status.
 const APPS_AT_ONCE: usize = 8;
 
-/// [`project_links`] over any store: each app's record (with its check mark) is read once
-/// however many of the project's env vars follow it (a hundred preview env vars on one
-/// staging database were a hundred reads of one item), a few apps at a time.
+/// [`project_links`] over any store.
 pub async fn links_in<S>(store: &S, project: &ProjectId) -> Result<Vec<Link>, LinkError>
 where
     S: AppStore + ?Sized,
 {
     let entries = store.directory(project).await?;
+    links_of(store, project, &entries).await
+}
+
+/// The links `entries` point at: each app's record (with its check mark) is read once
+/// however many of the project's env vars follow it (a hundred preview env vars on one
+/// staging database were a hundred reads of one item), a few apps at a time.
+async fn links_of<S>(
+    store: &S,
+    project: &ProjectId,
+    entries: &[DirectoryEntry],
+) -> Result<Vec<Link>, LinkError>
+where
+    S: AppStore + ?Sized,
+{
     // Owned ids: a closure over borrowed ones is not general enough for a `Send` handler.
     let apps: BTreeSet<AppId> = entries.iter().map(|e| e.app_id.clone()).collect();
     let loaded: Vec<(AppId, CheckedApp)> = stream::iter(apps)
@@ -38,7 +72,7 @@ where
         .await?;
     let by_app: BTreeMap<AppId, CheckedApp> = loaded.into_iter().collect();
     let mut links = Vec::new();
-    for entry in &entries {
+    for entry in entries {
         let key = LinkKey::new(project, &entry.env_var);
         let Some((Some(record), checked)) = by_app.get(&entry.app_id) else {
             continue;

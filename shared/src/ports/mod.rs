@@ -62,6 +62,14 @@ pub struct DirectoryEntry {
 /// An app's record, if any, and when the reconciler last checked the app.
 pub type CheckedApp = (Option<AppRecord>, Option<Timestamp>);
 
+/// What a project's status starts from: its integration, if any, and its directory of
+/// links (which app each env var follows).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectItems {
+    pub integration: Option<Integration>,
+    pub directory: Vec<DirectoryEntry>,
+}
+
 /// App records (links, leases, subscriptions) and the per-project directory of links.
 #[async_trait]
 pub trait AppStore: Send + Sync {
@@ -101,6 +109,11 @@ pub trait AppStore: Send + Sync {
     ) -> Result<Option<DirectoryEntry>, StoreError>;
 
     async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError>;
+
+    /// The project's integration and directory together, strongly consistent: in
+    /// DynamoDB both are in the project's partition, read by one Query (the status route
+    /// reads this, then each linked app's partition).
+    async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError>;
 }
 
 #[async_trait]

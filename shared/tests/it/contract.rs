@@ -10,8 +10,8 @@ use shared::domain::{
     IntegrationStatus, Lease, Link, LinkStatus, Subscription, Timestamp,
 };
 use shared::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, ReconcileIndex, Saved,
-    StateStore, StoreError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, ProjectItems, ReconcileIndex,
+    Saved, StateStore, StoreError,
 };
 
 /// Instantiates each named case as `<case>::memory` and `<case>::dynamo` (a fresh table per
@@ -757,8 +757,24 @@ async fn given_entries_of_several_projects_then_directory_lists_only_that_projec
     let mut listed = store.directory(&project("p1")).await.unwrap();
     listed.sort_by(|x, y| x.env_var.cmp(&y.env_var));
     assert_eq!(listed, vec![e1, e2]);
-    assert_eq!(store.directory(&project("p2")).await.unwrap(), vec![e3]);
+    assert_eq!(
+        store.directory(&project("p2")).await.unwrap(),
+        vec![e3.clone()]
+    );
     assert_eq!(store.directory(&project("p3")).await.unwrap(), vec![]);
+
+    // The status's read: the integration and the same entries together (in DynamoDB one
+    // Query of the partition both live in), and nothing of another project's.
+    let mut p1 = store.load_project(&project("p1")).await.unwrap();
+    p1.directory.sort_by(|x, y| x.env_var.cmp(&y.env_var));
+    assert_eq!(p1.integration.map(|i| i.project_id), Some(project("p1")));
+    assert_eq!(p1.directory, listed);
+    let p2 = store.load_project(&project("p2")).await.unwrap();
+    assert_eq!((p2.integration, p2.directory), (None, vec![e3]));
+    assert_eq!(
+        store.load_project(&project("p3")).await.unwrap(),
+        ProjectItems::default()
+    );
 }
 
 async fn given_no_entry_for_an_env_var_when_looked_up_then_none<S: AppStore + ?Sized>(store: &S) {

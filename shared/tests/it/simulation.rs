@@ -33,7 +33,9 @@ use shared::domain::IntegrationStatus;
 use shared::domain::{AppId, AppRecord, EnvVarName, ProjectId, Timestamp};
 use shared::heroku::HerokuError;
 use shared::ports::IntegrationStore;
-use shared::ports::{AppStore, DirectoryEntry, EnvVarSink, Guard, Saved, StoreError, VaultError};
+use shared::ports::{
+    AppStore, DirectoryEntry, EnvVarSink, Guard, ProjectItems, Saved, StoreError, VaultError,
+};
 use shared::sync::{SyncContext, SyncError, SyncRequest, Target};
 use shared::tokens::{StoredTokens, TokenManager};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,6 +227,10 @@ impl AppStore for ChaosStore {
 
     async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
         self.inner.directory(project).await
+    }
+
+    async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
+        self.inner.load_project(project).await
     }
 }
 

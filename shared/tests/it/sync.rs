@@ -1164,6 +1164,13 @@ impl<H: BeforeCommit> shared::ports::AppStore for CommitHooked<H> {
     ) -> Result<Vec<shared::ports::DirectoryEntry>, shared::ports::StoreError> {
         self.inner.directory(project).await
     }
+
+    async fn load_project(
+        &self,
+        project: &shared::domain::ProjectId,
+    ) -> Result<shared::ports::ProjectItems, shared::ports::StoreError> {
+        self.inner.load_project(project).await
+    }
 }
 
 /// Commits wait for a permit, saying when one is waiting.

@@ -17,6 +17,7 @@ use shared::optout::{self, OptOut};
 use shared::services::{Adapters, Services};
 use shared::sync::{SyncRequest, Target};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 const BASE: &str = "https://api.example.com";
 const SIGNING_KEY_ID: &str = "test/webhook-signing-key";
@@ -300,4 +301,39 @@ async fn given_a_connected_owner_then_collaborators_and_other_owners_are_refused
             .await
             .is_ok()
     );
+}
+
+#[tokio::test]
+async fn given_many_links_on_two_apps_when_the_status_is_read_then_one_read_of_the_project_and_one_per_app()
+ {
+    let w = world();
+    w.heroku.add_app("shop", URL_1);
+    w.heroku.add_app("staging", URL_2);
+    w.connect().await;
+    for i in 0..30 {
+        let env = format!("PREVIEW_{i}_URL");
+        linking::link(&w.svc, &w.request("shop", &env, "DATABASE_URL"))
+            .await
+            .expect("linked");
+    }
+    linking::link(
+        &w.svc,
+        &w.request("staging", "DATABASE_URL", "DATABASE_URL"),
+    )
+    .await
+    .expect("linked");
+
+    let before = w.store.calls.load(Ordering::Relaxed);
+    let status = linking::project_status(w.store.as_ref(), &w.project)
+        .await
+        .expect("status");
+    let reads = w.store.calls.load(Ordering::Relaxed) - before;
+
+    assert_eq!(reads, 3, "the project's items, then each app's record once");
+    assert_eq!(status.links.len(), 31);
+    assert!(status.links.iter().all(|l| l.status == LinkStatus::Active));
+    let integration = status
+        .integration
+        .expect("the integration, read with the directory");
+    assert_eq!(integration.project_id, w.project);
 }
