@@ -123,8 +123,45 @@ pub struct Link {
     pub linked_at: Timestamp,
     /// The `sub` of the user who linked it.
     pub linked_by: String,
-    #[serde(default)]
+    #[serde(default, with = "history_text")]
     pub history: Vec<HistoryEntry>,
+}
+
+/// A link's history as it is stored: one JSON string. Stored as a list of maps, twenty
+/// of them per link, it was the largest part of decoding an app's partition and of
+/// encoding the links a save writes, twice per sync (bench/NOTES.md). Items written as a
+/// list before read as before.
+mod history_text {
+    use super::HistoryEntry;
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(history: &[HistoryEntry], s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(history).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HistoryEntry>, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Vec<HistoryEntry>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a link's history: JSON text, or a list of entries")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                serde_json::from_str(text).map_err(E::custom)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(entry) = seq.next_element()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(Text)
+    }
 }
 
 impl Link {

@@ -118,6 +118,26 @@ async fn given_an_app_with_many_links_and_full_histories_then_no_item_passes_64_
     assert!(largest <= 64 * 1024, "largest item {largest} B");
 }
 
+/// Writes `item` into the app's partition at `sk` as it is, past the store: an item as an
+/// older version wrote it.
+async fn raw_put(
+    store: &DynamoStore,
+    mut item: std::collections::HashMap<String, AttributeValue>,
+    app: &shared::domain::AppId,
+    sk: String,
+) {
+    item.insert("pk".into(), AttributeValue::S(format!("APP#{app}")));
+    item.insert("sk".into(), AttributeValue::S(sk));
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("raw put");
+}
+
 /// Records written before links had items of their own keep them in the header's `links`
 /// attribute: they load as they were, and the backfill moves the links into items.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,16 +155,7 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
         "links".into(),
         serde_dynamo::to_attribute_value(&r.links).unwrap(),
     );
-    item.insert("pk".into(), AttributeValue::S(format!("APP#{app}")));
-    item.insert("sk".into(), AttributeValue::S("APP".into()));
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .expect("raw put");
+    raw_put(&store, item, &app, "APP".into()).await;
     assert_eq!(store.load_app(&app).await.unwrap(), Some(r.clone()));
 
     let done = store.reindex(0).await.unwrap();
@@ -159,6 +170,90 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
         items.iter().all(|i| !i.contains_key("links")),
         "the header no longer holds the links"
     );
+}
+
+/// A link's history is stored as one JSON string (decoding twenty nested maps per link was
+/// the largest part of reading an app's partition); link items written before, with the
+/// history as a list of maps, load as they were and are rewritten as text by a save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_link_items_with_their_history_as_a_list_then_they_load_and_a_save_stores_it_as_text()
+{
+    let store = store().await;
+    let app = app_id();
+    let mut r = shared::domain::AppRecord::new(app.clone(), "sample-app");
+    for l in many_links(&app, 3) {
+        r.links.insert(l.key(), l);
+    }
+    assert_eq!(
+        store.save_app(&r, Guard::New).await.unwrap(),
+        Saved::Ok { generation: 1 }
+    );
+    let history =
+        |item: &std::collections::HashMap<String, AttributeValue>| item.get("history").cloned();
+    let links: Vec<_> = partition(&store, &app)
+        .await
+        .into_iter()
+        .filter(|i| {
+            i.get("sk")
+                .and_then(|s| s.as_s().ok())
+                .is_some_and(|s| s.starts_with("LINK#"))
+        })
+        .collect();
+    assert_eq!(links.len(), 3);
+    assert!(
+        links
+            .iter()
+            .all(|i| matches!(history(i), Some(AttributeValue::S(_)))),
+        "written as text"
+    );
+
+    // The same links as an older version wrote them: the history a list of maps.
+    for l in r.links.values() {
+        let mut item: std::collections::HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(l).unwrap();
+        item.insert(
+            "history".into(),
+            serde_dynamo::to_attribute_value(&l.history).unwrap(),
+        );
+        assert!(matches!(item["history"], AttributeValue::L(_)));
+        raw_put(&store, item, &app, format!("LINK#{}", l.key())).await;
+    }
+    let mut loaded = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(loaded.links, r.links, "the old shape loads as it was");
+
+    // A save of one changed link writes that link as text; the others stay as they are.
+    let key = loaded.links.keys().next().unwrap().clone();
+    loaded.links.get_mut(&key).unwrap().last_error = Some("changed".into());
+    assert_eq!(
+        store
+            .save_app(
+                &loaded,
+                Guard::Unleased {
+                    generation: 1,
+                    now_ms: 0
+                }
+            )
+            .await
+            .unwrap(),
+        Saved::Ok { generation: 2 }
+    );
+    let sk = format!("LINK#{key}");
+    for item in partition(&store, &app).await {
+        let Some(this) = item.get("sk").and_then(|s| s.as_s().ok()) else {
+            continue;
+        };
+        if !this.starts_with("LINK#") {
+            continue;
+        }
+        let text = matches!(history(&item), Some(AttributeValue::S(_)));
+        assert_eq!(
+            text,
+            *this == sk,
+            "{this}: only the saved link is rewritten"
+        );
+    }
+    let reloaded = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(reloaded.links, loaded.links);
 }
 
 /// A store whose first fenced save pauses after its first chunk of links: `paused` is
