@@ -12,7 +12,8 @@ handler, not a second product.
 It speaks the Lambda Runtime API itself (what `awslambdaric` does, without building it),
 reads the same environment as the webhook function, and is started by the bench
 (`run_baseline` in `bench/src/warm.rs`) like a bootstrap. Like ours it keeps each link's
-history to its newest 20 entries, so every sync reads and writes items of the same size.
+history to its newest 20 entries, stored as ours is (one JSON string), so every sync reads
+and writes items of the same size and shape.
 """
 
 import base64
@@ -104,6 +105,15 @@ def header_update(app_id, set_expr, values, condition, remove=""):
     }}
 
 
+def history_after(link, entry):
+    """The link's history with `entry` appended, as stored: one JSON string of the newest
+    HISTORY_LEN entries (an item an older version wrote holds a list: started afresh)."""
+    stored = link.get("history", {}).get("S")
+    history = json.loads(stored) if stored else []
+    history.append(entry)
+    return json.dumps(history[-HISTORY_LEN:], separators=(",", ":"))
+
+
 def link_update(app_id, link, expr, values):
     upd = {
         "TableName": TABLE,
@@ -157,8 +167,7 @@ def handle(event):
         fp = fingerprint(key, value) if value is not None else None
         if fp is not None and link.get("fingerprint", {}).get("S") != fp:
             changed.append((link, value, fp))
-    synced = {"M": {"at": {"S": now_rfc3339()}, "kind": {"S": "synced"},
-                    "release_version": {"N": str(version)}}}
+    synced = {"at": now_rfc3339(), "kind": "synced", "release_version": version}
     free = "#g = :g AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)"
 
     if not changed:
@@ -195,7 +204,7 @@ def handle(event):
                       "SET last_release_version = :v, fingerprint = :f, last_synced_at = :t, "
                       "history = :h REMOVE writing_version",
                       {":v": {"N": str(version)}, ":f": {"S": fp}, ":t": {"S": now},
-                       ":h": {"L": (l.get("history", {}).get("L", []) + [synced])[-HISTORY_LEN:]}})
+                       ":h": {"S": history_after(l, synced)}})
           for l, _, fp in changed],
     ])
     events.put_events(Entries=[{
