@@ -160,7 +160,6 @@ impl AppStore for MemoryStore {
     async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
         // One call, as DynamoDB's one Query of the project's partition.
         self.enter()?;
-        self.integration_loads.fetch_add(1, Ordering::SeqCst);
         Ok(ProjectItems {
             integration: lock(&self.integrations).get(project).cloned(),
             directory: lock(&self.directory)

@@ -152,6 +152,10 @@ mod history_text {
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
                 serde_json::from_str(text).map_err(E::custom)
             }
+            // A NULL attribute (nothing of ours writes one): no history.
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Vec::new())
+            }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(entry) = seq.next_element()? {
@@ -247,6 +251,36 @@ mod tests {
             linked_by: "u1".into(),
             history: vec![],
         }
+    }
+
+    #[test]
+    fn the_history_is_stored_as_text_and_read_as_text_a_list_or_nothing() {
+        let mut l = link();
+        l.record(HistoryEntry {
+            at: Timestamp::UNIX_EPOCH,
+            kind: HistoryKind::Synced,
+            release_version: Some(5),
+            detail: None,
+        });
+        let mut stored = serde_json::to_value(&l).unwrap();
+        assert!(stored["history"].is_string(), "one string: {stored}");
+        assert_eq!(serde_json::from_value::<Link>(stored.clone()).unwrap(), l);
+
+        // As versions before stored it, a list of entries; and a null or nothing.
+        stored["history"] = serde_json::to_value(&l.history).unwrap();
+        assert!(stored["history"].is_array());
+        assert_eq!(serde_json::from_value::<Link>(stored.clone()).unwrap(), l);
+        let empty = Link {
+            history: vec![],
+            ..l
+        };
+        stored["history"] = serde_json::Value::Null;
+        assert_eq!(
+            serde_json::from_value::<Link>(stored.clone()).unwrap(),
+            empty
+        );
+        stored.as_object_mut().unwrap().remove("history");
+        assert_eq!(serde_json::from_value::<Link>(stored).unwrap(), empty);
     }
 
     #[test]

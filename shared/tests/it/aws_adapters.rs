@@ -118,6 +118,17 @@ async fn given_an_app_with_many_links_and_full_histories_then_no_item_passes_64_
     assert!(largest <= 64 * 1024, "largest item {largest} B");
 }
 
+/// A link as versions before text histories stored it: the history a list of maps.
+fn old_link_item(link: &shared::domain::Link) -> std::collections::HashMap<String, AttributeValue> {
+    let mut item: std::collections::HashMap<String, AttributeValue> =
+        serde_dynamo::to_item(link).unwrap();
+    item.insert(
+        "history".into(),
+        serde_dynamo::to_attribute_value(&link.history).unwrap(),
+    );
+    item
+}
+
 /// Writes `item` into the app's partition at `sk` as it is, past the store: an item as an
 /// older version wrote it.
 async fn raw_put(
@@ -139,7 +150,8 @@ async fn raw_put(
 }
 
 /// Records written before links had items of their own keep them in the header's `links`
-/// attribute: they load as they were, and the backfill moves the links into items.
+/// attribute (histories as lists of maps, as those versions wrote them): they load as they
+/// were, and the backfill moves the links into items.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfill_moves_them() {
     let store = store().await;
@@ -151,10 +163,12 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
     }
     let mut item: std::collections::HashMap<String, AttributeValue> =
         serde_dynamo::to_item(&r).unwrap();
-    item.insert(
-        "links".into(),
-        serde_dynamo::to_attribute_value(&r.links).unwrap(),
-    );
+    let links = r
+        .links
+        .iter()
+        .map(|(k, l)| (k.to_string(), AttributeValue::M(old_link_item(l))))
+        .collect();
+    item.insert("links".into(), AttributeValue::M(links));
     raw_put(&store, item, &app, "APP".into()).await;
     assert_eq!(store.load_app(&app).await.unwrap(), Some(r.clone()));
 
@@ -209,12 +223,7 @@ async fn given_link_items_with_their_history_as_a_list_then_they_load_and_a_save
 
     // The same links as an older version wrote them: the history a list of maps.
     for l in r.links.values() {
-        let mut item: std::collections::HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(l).unwrap();
-        item.insert(
-            "history".into(),
-            serde_dynamo::to_attribute_value(&l.history).unwrap(),
-        );
+        let item = old_link_item(l);
         assert!(matches!(item["history"], AttributeValue::L(_)));
         raw_put(&store, item, &app, format!("LINK#{}", l.key())).await;
     }

@@ -767,7 +767,9 @@ async fn given_entries_of_several_projects_then_directory_lists_only_that_projec
     // Query of the partition both live in), and nothing of another project's.
     let mut p1 = store.load_project(&project("p1")).await.unwrap();
     p1.directory.sort_by(|x, y| x.env_var.cmp(&y.env_var));
-    assert_eq!(p1.integration.map(|i| i.project_id), Some(project("p1")));
+    let integration = store.load_integration(&project("p1")).await.unwrap();
+    assert!(integration.is_some());
+    assert_eq!(p1.integration, integration);
     assert_eq!(p1.directory, listed);
     let p2 = store.load_project(&project("p2")).await.unwrap();
     assert_eq!((p2.integration, p2.directory), (None, vec![e3]));
