@@ -24,20 +24,20 @@
 
 use super::DynamoStore;
 use super::dynamo_keys::{
-    GuardCondition, Item, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n, s,
+    GuardCondition, Item, LINK_PREFIX, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n,
+    s,
 };
 use crate::domain::{AppId, AppRecord, Link, LinkKey, LoadedLinks, Timestamp};
 use crate::ports::{Guard, Saved, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 
 pub(crate) const HEADER_SK: &str = "APP";
 pub(crate) const CHECK_SK: &str = "CHECK";
-const LINK_PREFIX: &str = "LINK#";
 /// Items one TransactWriteItems may hold (DynamoDB's limit).
 pub(super) const TRANSACT_MAX: usize = 100;
 
@@ -101,8 +101,12 @@ impl DynamoStore {
                     }
                 }
                 Some(sk) if sk.starts_with(LINK_PREFIX) => {
+                    let older = matches!(item.get("history"), Some(AttributeValue::L(_)));
                     let link: Link = decode(item)?;
-                    digests.insert(link.key(), link.digest());
+                    // A link stored in an older shape (its history a list of maps) gets a
+                    // digest its own cannot match: the next save of the app rewrites it.
+                    let digest = link.digest() ^ u64::from(older);
+                    digests.insert(link.key(), digest);
                     links.insert(link.key(), link);
                 }
                 _ => {}

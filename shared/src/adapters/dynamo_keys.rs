@@ -54,6 +54,8 @@ pub(crate) fn project_pk(project: &ProjectId) -> String {
 
 /// Sort key of a project's integration item.
 pub(crate) const INTEGRATION_SK: &str = "INTEGRATION";
+/// Sort-key prefix of an app's link items (`LINK#{project_id}/{env_var}`).
+pub(crate) const LINK_PREFIX: &str = "LINK#";
 /// Sort-key prefix of a project's directory entries (`ENV#{env_var}`).
 pub(crate) const ENV_PREFIX: &str = "ENV#";
 

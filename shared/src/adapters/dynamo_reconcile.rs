@@ -4,7 +4,8 @@
 
 use super::dynamo::DynamoStore;
 use super::dynamo_keys::{
-    INTEGRATION_SK, RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk, classify, n, s,
+    INTEGRATION_SK, LINK_PREFIX, RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk,
+    classify, n, s,
 };
 use crate::domain::{AppId, ProjectId, Timestamp};
 use crate::ports::{RateBudget, ReconcileIndex, Reindexed, StoreError};
@@ -181,8 +182,9 @@ impl RateBudget for DynamoStore {
 impl DynamoStore {
     /// Puts the reconcile index's keys on items that should carry them and do not:
     /// items written before the index existed (an upgrade), and moves the links of app
-    /// records written before links had items of their own into items. An app whose deliveries are
-    /// lost is exactly one nobody saves, so it would never be listed otherwise. Each item
+    /// records written before links had items of their own into items, and rewrites link
+    /// items whose history is still a list as text. An app whose deliveries are lost is
+    /// exactly one nobody saves, so it would never be listed otherwise. Each item
     /// is re-saved under its usual guard (the save adds the keys); one changed meanwhile
     /// got them from that change. One Scan of the table: run it once after upgrading.
     pub async fn reindex(&self, now_ms: i64) -> Result<Reindexed, StoreError> {
@@ -194,13 +196,17 @@ impl DynamoStore {
             .table_name(self.table())
             .filter_expression(
                 "(sk = :app AND (attribute_not_exists(#p) OR attribute_exists(#links))) \
-                 OR (sk = :integration AND attribute_not_exists(#p))",
+                 OR (sk = :integration AND attribute_not_exists(#p)) \
+                 OR (begins_with(sk, :link) AND attribute_type(#history, :list))",
             )
             .projection_expression("pk, sk")
             .expression_attribute_names("#p", TableKeys::RECON_PK)
             .expression_attribute_names("#links", "links")
+            .expression_attribute_names("#history", "history")
             .expression_attribute_values(":app", s("APP"))
             .expression_attribute_values(":integration", s(INTEGRATION_SK))
+            .expression_attribute_values(":link", s(LINK_PREFIX))
+            .expression_attribute_values(":list", s("L"))
             .into_paginator()
             .items()
             .send();
@@ -213,16 +219,22 @@ impl DynamoStore {
             }
         }
         out.scanned = keys.len();
+        // An app is re-saved once, however many of its items the scan matched.
+        let mut saved_apps = std::collections::BTreeSet::new();
         for (pk, sk) in keys {
-            if sk == "APP" {
+            if sk == "APP" || sk.starts_with(LINK_PREFIX) {
+                if !saved_apps.insert(pk.clone()) {
+                    continue;
+                }
                 let Some(app) = pk.strip_prefix("APP#").and_then(|a| AppId::parse(a).ok()) else {
                     continue;
                 };
                 let Some(record) = self.load_app(&app).await? else {
                     continue;
                 };
-                // Unindexed, or keeping its links in the header (written before links
-                // had items of their own): the save indexes it and moves them out.
+                // Unindexed, keeping its links in the header (written before links had
+                // items of their own), or with links whose history is still a list: the
+                // save indexes it, moves them out, rewrites them as text.
                 let guard = Guard::Unleased {
                     generation: record.generation,
                     now_ms,

@@ -187,82 +187,78 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
 }
 
 /// A link's history is stored as one JSON string (decoding twenty nested maps per link was
-/// the largest part of reading an app's partition); link items written before, with the
-/// history as a list of maps, load as they were and are rewritten as text by a save.
+/// the largest part of reading an app's partition). Link items written before, with the
+/// history as a list of maps, load as they were; any save of their app rewrites them as
+/// text, and the `reindex` backfill rewrites those of apps nobody saves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_link_items_with_their_history_as_a_list_then_they_load_and_a_save_stores_it_as_text()
-{
+async fn given_link_items_with_their_history_as_a_list_then_they_load_and_saves_or_the_backfill_rewrite_them()
+ {
     let store = store().await;
-    let app = app_id();
-    let mut r = shared::domain::AppRecord::new(app.clone(), "sample-app");
-    for l in many_links(&app, 3) {
-        r.links.insert(l.key(), l);
+    // (history shape of each link item: true when text)
+    let shapes = |app: shared::domain::AppId| {
+        let store = store.clone();
+        async move {
+            partition(&store, &app)
+                .await
+                .into_iter()
+                .filter(|i| {
+                    i.get("sk")
+                        .and_then(|s| s.as_s().ok())
+                        .is_some_and(|s| s.starts_with("LINK#"))
+                })
+                .map(|i| matches!(i.get("history"), Some(AttributeValue::S(_))))
+                .collect::<Vec<bool>>()
+        }
+    };
+    let (saved_app, idle_app) = (app_id(), app_id());
+    let mut records = Vec::new();
+    for app in [&saved_app, &idle_app] {
+        let mut r = shared::domain::AppRecord::new(app.clone(), "sample-app");
+        for l in many_links(app, 3) {
+            r.links.insert(l.key(), l);
+        }
+        assert_eq!(
+            store.save_app(&r, Guard::New).await.unwrap(),
+            Saved::Ok { generation: 1 }
+        );
+        assert_eq!(shapes(app.clone()).await, [true; 3], "written as text");
+        // The same links as an older version wrote them: the history a list of maps.
+        for l in r.links.values() {
+            raw_put(&store, old_link_item(l), app, format!("LINK#{}", l.key())).await;
+        }
+        assert_eq!(shapes(app.clone()).await, [false; 3]);
+        let loaded = store.load_app(app).await.unwrap().expect("stored");
+        assert_eq!(loaded.links, r.links, "the old shape loads as it was");
+        records.push(loaded);
     }
-    assert_eq!(
-        store.save_app(&r, Guard::New).await.unwrap(),
-        Saved::Ok { generation: 1 }
-    );
-    let history =
-        |item: &std::collections::HashMap<String, AttributeValue>| item.get("history").cloned();
-    let links: Vec<_> = partition(&store, &app)
-        .await
-        .into_iter()
-        .filter(|i| {
-            i.get("sk")
-                .and_then(|s| s.as_s().ok())
-                .is_some_and(|s| s.starts_with("LINK#"))
-        })
-        .collect();
-    assert_eq!(links.len(), 3);
-    assert!(
-        links
-            .iter()
-            .all(|i| matches!(history(i), Some(AttributeValue::S(_)))),
-        "written as text"
-    );
 
-    // The same links as an older version wrote them: the history a list of maps.
-    for l in r.links.values() {
-        let item = old_link_item(l);
-        assert!(matches!(item["history"], AttributeValue::L(_)));
-        raw_put(&store, item, &app, format!("LINK#{}", l.key())).await;
-    }
-    let mut loaded = store.load_app(&app).await.unwrap().expect("stored");
-    assert_eq!(loaded.links, r.links, "the old shape loads as it was");
-
-    // A save of one changed link writes that link as text; the others stay as they are.
+    // A save that changes one link rewrites the other two as well.
+    let mut loaded = records.remove(0);
     let key = loaded.links.keys().next().unwrap().clone();
     loaded.links.get_mut(&key).unwrap().last_error = Some("changed".into());
+    let guard = Guard::Unleased {
+        generation: 1,
+        now_ms: 0,
+    };
     assert_eq!(
-        store
-            .save_app(
-                &loaded,
-                Guard::Unleased {
-                    generation: 1,
-                    now_ms: 0
-                }
-            )
-            .await
-            .unwrap(),
+        store.save_app(&loaded, guard).await.unwrap(),
         Saved::Ok { generation: 2 }
     );
-    let sk = format!("LINK#{key}");
-    for item in partition(&store, &app).await {
-        let Some(this) = item.get("sk").and_then(|s| s.as_s().ok()) else {
-            continue;
-        };
-        if !this.starts_with("LINK#") {
-            continue;
-        }
-        let text = matches!(history(&item), Some(AttributeValue::S(_)));
-        assert_eq!(
-            text,
-            *this == sk,
-            "{this}: only the saved link is rewritten"
-        );
-    }
-    let reloaded = store.load_app(&app).await.unwrap().expect("stored");
+    assert_eq!(shapes(saved_app.clone()).await, [true; 3]);
+    let reloaded = store.load_app(&saved_app).await.unwrap().expect("stored");
     assert_eq!(reloaded.links, loaded.links);
+
+    // The app nobody saves: the backfill finds it by its links and rewrites them.
+    let done = store.reindex(0).await.unwrap();
+    assert_eq!(done.apps, 1, "only the app with links in the older shape");
+    assert_eq!(shapes(idle_app.clone()).await, [true; 3]);
+    let idle = store.load_app(&idle_app).await.unwrap().expect("stored");
+    assert_eq!(idle.links, records[0].links);
+    assert_eq!(
+        store.reindex(0).await.unwrap().apps,
+        0,
+        "nothing left to rewrite"
+    );
 }
 
 /// A store whose first fenced save pauses after its first chunk of links: `paused` is
