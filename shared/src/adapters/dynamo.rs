@@ -121,6 +121,37 @@ impl DynamoStore {
             .map_err(|e| classify(&e))?;
         Ok(out.item)
     }
+
+    /// The items of partition `pk` (those whose sort key begins with `sk_prefix`, if
+    /// given), strongly consistent, every page; `projection` names the attributes to read.
+    pub(super) async fn query_partition(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let condition = match sk_prefix {
+            Some(_) => "pk = :pk AND begins_with(sk, :prefix)",
+            None => "pk = :pk",
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", s(pk))
+            .set_projection_expression(projection.map(str::to_owned))
+            .consistent_read(true);
+        if let Some(prefix) = sk_prefix {
+            query = query.expression_attribute_values(":prefix", s(prefix));
+        }
+        let mut pages = query.into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(item.map_err(|e| classify(&e))?);
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -168,38 +199,19 @@ impl AppStore for DynamoStore {
     }
 
     async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :env)")
-            .expression_attribute_values(":pk", s(project_pk(project)))
-            .expression_attribute_values(":env", s(ENV_PREFIX))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            out.push(decode(item.map_err(|e| classify(&e))?)?);
-        }
-        Ok(out)
+        self.query_partition(project_pk(project), Some(ENV_PREFIX), None)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect()
     }
 
     async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
         let mut out = ProjectItems::default();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(project_pk(project)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| classify(&e))?;
+        for item in self
+            .query_partition(project_pk(project), None, None)
+            .await?
+        {
             match item.get(TableKeys::SK).and_then(|v| v.as_s().ok()) {
                 Some(sk) if sk == INTEGRATION_SK => out.integration = Some(decode(item)?),
                 Some(sk) if sk.starts_with(ENV_PREFIX) => out.directory.push(decode(item)?),

@@ -77,18 +77,7 @@ impl DynamoStore {
         let mut links = BTreeMap::new();
         let mut digests = BTreeMap::new();
         let mut checked_at = None;
-        let mut pages = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(app_pk(app)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| classify(&e))?;
+        for item in self.query_partition(app_pk(app), None, None).await? {
             let sk = item.get(TableKeys::SK).and_then(|v| v.as_s().ok());
             match sk.map(String::as_str) {
                 Some(HEADER_SK) => header = Some(item),
@@ -217,26 +206,16 @@ impl DynamoStore {
         &self,
         app: &AppId,
     ) -> Result<BTreeMap<String, Option<u64>>, StoreError> {
-        let mut out = BTreeMap::new();
-        let mut pages = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :link)")
-            .expression_attribute_values(":pk", s(app_pk(app)))
-            .expression_attribute_values(":link", s(LINK_PREFIX))
-            .projection_expression("sk")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| classify(&e))?;
-            if let Some(sk) = item.get(TableKeys::SK).and_then(|v| v.as_s().ok()) {
-                out.insert(sk.clone(), None);
-            }
-        }
-        Ok(out)
+        let items = self
+            .query_partition(app_pk(app), Some(LINK_PREFIX), Some(TableKeys::SK))
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|item| {
+                let sk = item.get(TableKeys::SK)?.as_s().ok()?;
+                Some((sk.clone(), None))
+            })
+            .collect())
     }
 
     pub(super) fn change_item(

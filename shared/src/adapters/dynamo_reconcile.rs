@@ -3,6 +3,7 @@
 //! key table).
 
 use super::dynamo::DynamoStore;
+use super::dynamo_apps::HEADER_SK;
 use super::dynamo_keys::{
     INTEGRATION_SK, LINK_PREFIX, RECON_APPS, RECON_CLEANUP, RECON_PENDING, TableKeys, app_pk,
     classify, n, s,
@@ -203,7 +204,7 @@ impl DynamoStore {
             .expression_attribute_names("#p", TableKeys::RECON_PK)
             .expression_attribute_names("#links", "links")
             .expression_attribute_names("#history", "history")
-            .expression_attribute_values(":app", s("APP"))
+            .expression_attribute_values(":app", s(HEADER_SK))
             .expression_attribute_values(":integration", s(INTEGRATION_SK))
             .expression_attribute_values(":link", s(LINK_PREFIX))
             .expression_attribute_values(":list", s("L"))
@@ -222,7 +223,7 @@ impl DynamoStore {
         // An app is re-saved once, however many of its items the scan matched.
         let mut saved_apps = std::collections::BTreeSet::new();
         for (pk, sk) in keys {
-            if sk == "APP" || sk.starts_with(LINK_PREFIX) {
+            if sk == HEADER_SK || sk.starts_with(LINK_PREFIX) {
                 if !saved_apps.insert(pk.clone()) {
                     continue;
                 }

@@ -150,11 +150,7 @@ impl AppStore for MemoryStore {
 
     async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
         self.enter()?;
-        Ok(lock(&self.directory)
-            .iter()
-            .filter(|((p, _), _)| p == project)
-            .map(|(_, e)| e.clone())
-            .collect())
+        Ok(self.entries_of(project))
     }
 
     async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
@@ -162,12 +158,19 @@ impl AppStore for MemoryStore {
         self.enter()?;
         Ok(ProjectItems {
             integration: lock(&self.integrations).get(project).cloned(),
-            directory: lock(&self.directory)
-                .iter()
-                .filter(|((p, _), _)| p == project)
-                .map(|(_, e)| e.clone())
-                .collect(),
+            directory: self.entries_of(project),
         })
+    }
+}
+
+impl MemoryStore {
+    /// The project's directory entries (no call counted: its callers count theirs).
+    fn entries_of(&self, project: &ProjectId) -> Vec<DirectoryEntry> {
+        lock(&self.directory)
+            .iter()
+            .filter(|((p, _), _)| p == project)
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 }
 
