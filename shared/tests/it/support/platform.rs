@@ -268,7 +268,10 @@ impl HerokuWebhooks for MemoryHeroku {
                 .iter_mut()
                 .find(|w| w.id == webhook_id)
                 .ok_or_else(|| HerokuError::NotFound("webhook".into()))?;
+            // Heroku's PATCH replaces what it is given: ours always gives all three.
             w.url = request.url.to_owned();
+            w.include = request.include.iter().map(|s| (*s).to_owned()).collect();
+            w.level = Some(request.level.to_owned());
             Ok(w.clone())
         })?
     }
@@ -301,13 +304,17 @@ impl HerokuOAuth for MemoryHeroku {
     ) -> Result<TokenGrant, HerokuError> {
         let mut s = lock(&self.state);
         s.calls.push("refresh".into());
+        // A refused refresh issues nothing (token numbers count what was issued).
+        let Some(at) = s
+            .grants
+            .iter()
+            .position(|g| !g.revoked && g.refresh == refresh_token.expose_secret())
+        else {
+            return Err(HerokuError::Unauthorized);
+        };
         s.issued += 1;
         let access = format!("access-{}", s.issued);
-        let grant = s
-            .grants
-            .iter_mut()
-            .find(|g| !g.revoked && g.refresh == refresh_token.expose_secret())
-            .ok_or(HerokuError::Unauthorized)?;
+        let grant = &mut s.grants[at];
         grant.access.push(access.clone());
         Ok(TokenGrant {
             access_token: SecretString::from(access),
