@@ -92,14 +92,14 @@ demo: $(STAMP) ## Build and play the whole story end to end
 # reused after. The driver itself is a debug build, sharing `make test`'s dependencies.
 bench: $(STAMP) ## Benchmarks: release bootstraps vs a local Lambda Runtime API, moto and the fake Heroku; writes BENCHMARKS.md
 	@echo "==> Release bootstraps (native; the first build takes several minutes)"
-	cargo build --release --locked -p webhook -p connect -p opt-out -p reconcile
+	cargo build --release --locked -p webhook -p connect -p opt-out -p reconcile -p rust-baseline
 	@echo "==> Bench driver"
 	cargo build --locked -p bench
 	@echo "==> Cold starts, warm latency, bursts, memory, size, reconcile and the soak (about 12 minutes)"
 	./target/debug/bench --command "make bench"
 
 bench-smoke: $(STAMP) ## The bench's code at smoke size (CI): fails on a wrong result; never touches BENCHMARKS.md
-	cargo build --release --locked -p webhook -p connect -p opt-out -p reconcile
+	cargo build --release --locked -p webhook -p connect -p opt-out -p reconcile -p rust-baseline
 	cargo build --locked -p bench
 	./target/debug/bench --quick --command "make bench-smoke" --out target/bench/smoke.md
 

@@ -4,7 +4,7 @@
 //! limit, bursts, memory and size, and writes BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo build --release -p webhook -p connect -p opt-out -p reconcile
+//! cargo build --release -p webhook -p connect -p opt-out -p reconcile -p rust-baseline
 //! cargo run -p bench -- [--out BENCHMARKS.md] [--bins target/release] [--quick]
 //!     [--only cold,warm,burst] [--perf-warm FILE]
 //! ```
@@ -241,16 +241,21 @@ async fn run(root: PathBuf) -> Result<bool, String> {
     let mut machine = machine::Machine::now(&root);
     say(&format!("load at start: {}", machine.load_start));
     // Only the cold starts run connect and opt-out.
-    let needed: &[&str] = if args.runs("cold") {
-        &FUNCTIONS
+    let mut needed: Vec<&str> = if args.runs("cold") {
+        FUNCTIONS.to_vec()
     } else {
-        &FUNCTIONS[..1]
+        FUNCTIONS[..1].to_vec()
     };
+    // The warm phase measures the Rust baseline beside ours.
+    if args.runs("warm") {
+        needed.push("rust-baseline");
+    }
     for f in needed {
         let bin = args.bins.join(f);
         if !bin.exists() {
             return Err(format!(
-                "{} is missing: run `cargo build --release -p webhook -p connect -p opt-out -p reconcile` first",
+                "{} is missing: run `cargo build --release -p webhook -p connect -p opt-out \
+                 -p reconcile -p rust-baseline` first",
                 bin.display()
             ));
         }
@@ -308,7 +313,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
 
     let mut seen = verdict::Observed::default();
     if args.runs("cold") {
-        seen.probe_current_after_cold = Some(probe_current(&stack, &probe).await);
+        seen.probe_current_after_cold = Some(warm::probe_current(&stack, &probe).await);
     }
     let mut warm = warm::WarmRun::default();
     if args.runs("warm") {
@@ -317,10 +322,10 @@ async fn run(root: PathBuf) -> Result<bool, String> {
             plan.warm.rounds * plan.warm.per_round
         ));
         warm = warm::run(&stack, &bin("webhook"), &probe, &plan.warm).await?;
-        seen.probe_current_after_warm = Some(probe_current(&stack, &probe).await);
+        seen.probe_current_after_warm = Some(warm::probe_current(&stack, &probe).await);
         if plan.warm.baseline > 0 {
             say(&format!(
-                "warm: the Python/boto3 baseline, {} iterations",
+                "warm: ours beside the Python and Rust baselines, {} rounds",
                 plan.warm.baseline
             ));
             let d = plan
@@ -330,8 +335,7 @@ async fn run(root: PathBuf) -> Result<bool, String> {
                 .copied()
                 .max()
                 .unwrap_or_default();
-            warm.baseline = warm::run_baseline(&stack, &probe, &plan.warm, d).await?;
-            seen.probe_current_after_baseline = Some(probe_current(&stack, &probe).await);
+            warm.compared = warm::compare(&stack, &probe, &plan.warm, d, &args.bins).await?;
         }
     }
 
@@ -462,10 +466,4 @@ async fn run(root: PathBuf) -> Result<bool, String> {
         verdict::closing_summary(&wrong, &report::targets(&inputs))
     );
     Ok(wrong.is_empty())
-}
-
-/// Does the probe's env var hold its app's newest value?
-async fn probe_current(stack: &Stack, probe: &stack::Linked) -> bool {
-    let want = stack.heroku.config_var(&probe.app, stack::CONFIG_VAR);
-    want.is_some() && stack.env_value(&probe.project).await == want
 }

@@ -22,7 +22,6 @@ pub struct Observed {
     /// newest value?
     pub probe_current_after_cold: Option<bool>,
     pub probe_current_after_warm: Option<bool>,
-    pub probe_current_after_baseline: Option<bool>,
 }
 
 /// The status each function's cold-start event must be answered with (the same events
@@ -72,26 +71,33 @@ pub fn wrong_results(
     if seen.probe_current_after_warm == Some(false) {
         wrong.push("warm run: the probe's env var is not at its app's newest value".into());
     }
-    // The baseline is only a comparison if it does the same work right.
-    for (kind, s) in &warm.baseline {
-        let want = kind.path().len();
-        if let Some(n) = s.calls.iter().find(|n| **n != want) {
+    // A comparison holds only if every handler does the same work right.
+    for (which, c) in &warm.compared {
+        let name = which.name();
+        for (kind, s) in &c.series {
+            let want = kind.path().len();
+            if let Some(n) = s.calls.iter().find(|n| **n != want) {
+                wrong.push(format!(
+                    "comparison, {name}, {}: an invocation made {n} remote calls, not {want}",
+                    kind.name()
+                ));
+            }
+            if s.bad_status > 0 {
+                wrong.push(format!(
+                    "comparison, {name}, {}: {} of {} invocations answered other than 204",
+                    kind.name(),
+                    s.bad_status,
+                    s.handler.len()
+                ));
+            }
+        }
+        if c.left_behind > 0 {
             wrong.push(format!(
-                "Python baseline, {}: an invocation made {n} remote calls, not the {want} ours makes",
-                kind.name()
+                "comparison, {name}: {} iterations left the probe's env var behind its app's \
+                 newest value",
+                c.left_behind
             ));
         }
-        if s.bad_status > 0 {
-            wrong.push(format!(
-                "Python baseline, {}: {} of {} invocations answered other than 204",
-                kind.name(),
-                s.bad_status,
-                s.handler.len()
-            ));
-        }
-    }
-    if seen.probe_current_after_baseline == Some(false) {
-        wrong.push("Python baseline: the probe's env var is not at its app's newest value".into());
     }
     for b in bursts {
         let at = format!("burst N = {}, {} ms", b.concurrency, b.delay_ms);
@@ -210,13 +216,64 @@ mod tests {
         let seen = Observed {
             probe_current_after_cold: Some(true),
             probe_current_after_warm: Some(false),
-            ..Observed::default()
         };
         let wrong = wrong_results(&[cold], &warm, &[], 0, &seen);
         assert_eq!(wrong.len(), 3, "{wrong:?}");
         assert!(wrong[0].contains("answered 503"), "{wrong:?}");
         assert!(wrong[1].contains("1 of 3"), "{wrong:?}");
         assert!(wrong[2].starts_with("warm run"), "{wrong:?}");
+    }
+
+    #[test]
+    fn a_compared_handler_making_other_calls_failing_or_leaving_the_probe_behind_is_wrong() {
+        use crate::warm::{Compared, Handler};
+        let mut warm = WarmRun::default();
+        let ok = Series {
+            handler: vec![1.0; 2],
+            calls: vec![6, 6],
+            ..Series::default()
+        };
+        warm.compared.insert(
+            Handler::Ours,
+            Compared {
+                series: [(Kind::Sync, ok.clone())].into(),
+                left_behind: 0,
+            },
+        );
+        warm.compared.insert(
+            Handler::Python,
+            Compared {
+                series: [(
+                    Kind::Sync,
+                    Series {
+                        calls: vec![6, 5],
+                        bad_status: 1,
+                        ..ok.clone()
+                    },
+                )]
+                .into(),
+                left_behind: 0,
+            },
+        );
+        warm.compared.insert(
+            Handler::Rust,
+            Compared {
+                series: [(Kind::Sync, ok)].into(),
+                left_behind: 2,
+            },
+        );
+        let wrong = wrong_results(&[], &warm, &[], 0, &Observed::default());
+        assert_eq!(
+            wrong,
+            vec![
+                "comparison, Python/boto3 baseline, sync (value changed): an invocation made 5 \
+                 remote calls, not 6",
+                "comparison, Python/boto3 baseline, sync (value changed): 1 of 2 invocations \
+                 answered other than 204",
+                "comparison, Rust/AWS SDK baseline: 2 iterations left the probe's env var \
+                 behind its app's newest value",
+            ]
+        );
     }
 
     #[test]

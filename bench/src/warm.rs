@@ -12,7 +12,7 @@ use crate::stack::{Linked, Stack, webhook_event};
 use crate::stats::ms;
 use fake_heroku::HeldDelivery;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,9 +76,9 @@ pub struct WarmRun {
     pub raw: BTreeMap<(u64, Op), Vec<f64>>,
     pub peak_rss_kib: Option<u64>,
     pub log_bytes_per_invocation: f64,
-    /// The Python/boto3 handler (`bench/python/bootstrap.py`) measured the same way, at
-    /// the largest delay: what the issue compares our CPU time per sync with.
-    pub baseline: BTreeMap<Kind, Series>,
+    /// Ours and the straightforward handlers, alternated at the largest delay
+    /// ([`compare`]): the Python one is what the issue compares our CPU per sync with.
+    pub compared: BTreeMap<Handler, Compared>,
 }
 
 #[derive(Clone, Debug)]
@@ -89,7 +89,7 @@ pub struct Plan {
     pub raw_per_round: usize,
     /// Record a `perf` profile of the warm process into this file (profiling aid).
     pub perf: Option<std::path::PathBuf>,
-    /// Iterations of the Python baseline after its warm-up (0: not run).
+    /// Rounds of the side-by-side comparison after the warm-ups (0: not run).
     pub baseline: usize,
 }
 
@@ -117,23 +117,8 @@ pub async fn run(
     )?;
     raw.prepare().await?;
 
-    let rt = RuntimeApi::start()
-        .await
-        .map_err(|e| format!("runtime API: {e}"))?;
-    let inst = Instance::spawn(bin, &stack.lambda_env(&rt, "webhook"), true)
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    rt.wait_polls(1, Duration::from_secs(30)).await?;
-    let mut f = Function {
-        rt: &rt,
-        inst: &inst,
-        polls: 1,
-    };
-
-    // Warm-up: the cold reads (signing key, token), connections, allocator growth.
-    stack.set_delay(Duration::ZERO);
-    for _ in 0..10 {
-        iteration(stack, &mut f, probe, Some(&mut raw)).await?;
-    }
+    let mut f = Function::start(stack, "webhook", bin, &[], None).await?;
+    f.warm_up(stack, probe, Some(&mut raw)).await?;
 
     // perf attached after warm-up, so the profile is the steady state alone.
     let perf = match &plan.perf {
@@ -141,7 +126,7 @@ pub async fn run(
             std::process::Command::new("perf")
                 .args(["record", "-F", "4999", "-g", "-o"])
                 .arg(path)
-                .args(["-p", &inst.pid().to_string()])
+                .args(["-p", &f.inst.pid().to_string()])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -149,7 +134,7 @@ pub async fn run(
         ),
         None => None,
     };
-    let logs_before = inst.log_bytes();
+    let logs_before = f.inst.log_bytes();
     let mut invocations = 0usize;
     for round in 0..plan.rounds {
         let mut delays = plan.delays_ms.clone();
@@ -176,67 +161,124 @@ pub async fn run(
     // Let the pipe readers catch up before counting.
     tokio::time::sleep(Duration::from_millis(200)).await;
     out.log_bytes_per_invocation =
-        (inst.log_bytes() - logs_before) as f64 / invocations.max(1) as f64;
+        (f.inst.log_bytes() - logs_before) as f64 / invocations.max(1) as f64;
     if let Some(mut perf) = perf {
         // SIGINT: perf writes its file and exits.
         // SAFETY: kill(2) on a child we spawned and have not reaped.
         unsafe { libc::kill(perf.id() as i32, libc::SIGINT) };
         let _ = perf.wait();
     }
-    out.peak_rss_kib = inst.stop();
+    out.peak_rss_kib = f.inst.stop();
     Ok(out)
 }
 
-/// The Python 3 / boto3 handler doing the same sync (`bench/python/bootstrap.py`, with the
-/// repository's virtualenv), warmed up as ours is, then `plan.baseline` iterations at
-/// `delay_ms`: its CPU time per invocation beside ours. A wrong answer fails the bench
-/// as ours would (`verdict`).
-pub async fn run_baseline(
+/// A handler in the side-by-side comparison: ours and two straightforward ones doing
+/// the same sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Handler {
+    /// Our webhook function's release bootstrap.
+    Ours,
+    /// `bench/python/bootstrap.py`: Python 3 and boto3, what the issue compares with.
+    Python,
+    /// `bench/rust-baseline`: the same handler in Rust on our runtime and SDK clients,
+    /// with none of our code: what the calls themselves cost.
+    Rust,
+}
+
+impl Handler {
+    pub const ALL: [Handler; 3] = [Handler::Ours, Handler::Python, Handler::Rust];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Handler::Ours => "ours",
+            Handler::Python => "Python/boto3 baseline",
+            Handler::Rust => "Rust/AWS SDK baseline",
+        }
+    }
+
+    /// The program and arguments that start it, from the repository root.
+    fn command(self, bins: &Path) -> Result<(PathBuf, Vec<PathBuf>), String> {
+        let (program, args) = match self {
+            Handler::Ours => (bins.join("webhook"), Vec::new()),
+            Handler::Python => (
+                PathBuf::from(".venv/bin/python"),
+                vec![PathBuf::from("bench/python/bootstrap.py")],
+            ),
+            Handler::Rust => (bins.join("rust-baseline"), Vec::new()),
+        };
+        for p in std::iter::once(&program).chain(&args) {
+            if !p.exists() {
+                return Err(format!(
+                    "the {} needs {} (make's venv; `cargo build --release -p webhook -p \
+                     rust-baseline`); run the bench from the repository root",
+                    self.name(),
+                    p.display()
+                ));
+            }
+        }
+        Ok((program, args))
+    }
+}
+
+/// Each handler's invocations in the comparison, and how many of its iterations left the
+/// probe's env var behind its app's newest value.
+#[derive(Debug, Default)]
+pub struct Compared {
+    pub series: BTreeMap<Kind, Series>,
+    pub left_behind: usize,
+}
+
+/// Ours and the two baselines side by side: all three started and warmed up, then
+/// `plan.baseline` rounds at `delay_ms` in which each handles one iteration (a rotation,
+/// a deploy, a duplicate), the order turning every round, so that the machine's drift
+/// and the caches each finds cold hit all three alike (measured one after the other,
+/// the ratio moved by 30 % between runs). Each iteration is checked: the probe's env var
+/// must be at its app's newest value after it, whoever handled it.
+pub async fn compare(
     stack: &Stack,
     probe: &Linked,
     plan: &Plan,
     delay_ms: u64,
-) -> Result<BTreeMap<Kind, Series>, String> {
-    let python = Path::new(".venv/bin/python");
-    let script = Path::new("bench/python/bootstrap.py");
-    if !python.exists() || !script.exists() {
-        return Err(
-            "the Python baseline needs .venv/bin/python (make's venv) and \
-                    bench/python/bootstrap.py; run the bench from the repository root"
-                .into(),
-        );
-    }
-    let rt = RuntimeApi::start()
-        .await
-        .map_err(|e| format!("runtime API: {e}"))?;
-    let mut env = stack.lambda_env(&rt, "python-baseline");
-    for (k, v) in &mut env {
-        if k == "AWS_EXECUTION_ENV" {
-            *v = "AWS_Lambda_python3.11".into();
-        }
-    }
-    let inst = Instance::spawn_with(python, &[script], &env, true)
-        .map_err(|e| format!("cannot start the Python baseline: {e}"))?;
-    rt.wait_polls(1, Duration::from_secs(60)).await?;
-    let mut f = Function {
-        rt: &rt,
-        inst: &inst,
-        polls: 1,
-    };
-    stack.set_delay(Duration::ZERO);
-    for _ in 0..10 {
-        iteration(stack, &mut f, probe, None).await?;
+    bins: &Path,
+) -> Result<BTreeMap<Handler, Compared>, String> {
+    let mut fs = Vec::new();
+    for h in Handler::ALL {
+        let (program, args) = h.command(bins)?;
+        let name = format!("{h:?}-compared").to_lowercase();
+        let runtime = (h == Handler::Python).then_some("AWS_Lambda_python3.11");
+        let args: Vec<&Path> = args.iter().map(PathBuf::as_path).collect();
+        let mut f = Function::start(stack, &name, &program, &args, runtime).await?;
+        f.warm_up(stack, probe, None).await?;
+        fs.push((h, f));
     }
     stack.set_delay(Duration::from_millis(delay_ms));
-    let mut out: BTreeMap<Kind, Series> = BTreeMap::new();
-    for _ in 0..plan.baseline {
-        for (kind, sample) in iteration(stack, &mut f, probe, None).await? {
-            out.entry(kind).or_default().add(sample);
+    let mut out: BTreeMap<Handler, Compared> = BTreeMap::new();
+    for round in 0..plan.baseline {
+        for k in 0..fs.len() {
+            let (h, f) = &mut fs[(round + k) % 3];
+            let samples = iteration(stack, f, probe, None).await?;
+            let entry = out.entry(*h).or_default();
+            for (kind, sample) in samples {
+                entry.series.entry(kind).or_default().add(sample);
+            }
+            if !probe_current(stack, probe).await {
+                entry.left_behind += 1;
+            }
         }
     }
     stack.set_delay(Duration::ZERO);
-    inst.stop();
+    for (_, f) in fs {
+        f.inst.stop();
+    }
     Ok(out)
+}
+
+/// Is the probe's env var at its app's newest value?
+pub async fn probe_current(stack: &Stack, probe: &Linked) -> bool {
+    let want = stack
+        .heroku
+        .config_var(&probe.app, crate::stack::CONFIG_VAR);
+    want.is_some() && stack.env_value(&probe.project).await == want
 }
 
 /// One invocation as measured.
@@ -270,7 +312,7 @@ impl Series {
 /// One rotation, one deploy, and the rotation's delivery again.
 async fn iteration(
     stack: &Stack,
-    f: &mut Function<'_>,
+    f: &mut Function,
     probe: &Linked,
     raw: Option<&mut Raw>,
 ) -> Result<[(Kind, Sample); 3], String> {
@@ -289,18 +331,58 @@ async fn iteration(
     ])
 }
 
-/// The warm process and its Runtime API, with the polls seen so far.
-struct Function<'a> {
-    rt: &'a RuntimeApi,
-    inst: &'a Instance,
+/// A warm process and its own Runtime API, with the polls seen so far.
+struct Function {
+    rt: RuntimeApi,
+    inst: Instance,
     polls: usize,
 }
 
-async fn measure(
-    stack: &Stack,
-    f: &mut Function<'_>,
-    held: &HeldDelivery,
-) -> Result<Sample, String> {
+impl Function {
+    /// Starts `program` (with `args`: an interpreter's script) as function `name` against
+    /// a Runtime API of its own (`execution_env`: another `AWS_EXECUTION_ENV` than a
+    /// custom runtime's), and waits for its first poll.
+    async fn start(
+        stack: &Stack,
+        name: &str,
+        program: &Path,
+        args: &[&Path],
+        execution_env: Option<&str>,
+    ) -> Result<Function, String> {
+        let rt = RuntimeApi::start()
+            .await
+            .map_err(|e| format!("runtime API: {e}"))?;
+        let mut env = stack.lambda_env(&rt, name);
+        if let Some(exec) = execution_env {
+            for (k, v) in &mut env {
+                if k == "AWS_EXECUTION_ENV" {
+                    *v = exec.into();
+                }
+            }
+        }
+        let inst = Instance::spawn_with(program, args, &env, true)
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        rt.wait_polls(1, Duration::from_secs(60)).await?;
+        Ok(Function { rt, inst, polls: 1 })
+    }
+
+    /// Ten iterations at no delay: the cold reads (signing key, token), connections,
+    /// allocator growth, before anything is measured.
+    async fn warm_up(
+        &mut self,
+        stack: &Stack,
+        probe: &Linked,
+        mut raw: Option<&mut Raw>,
+    ) -> Result<(), String> {
+        stack.set_delay(Duration::ZERO);
+        for _ in 0..10 {
+            iteration(stack, self, probe, raw.as_deref_mut()).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn measure(stack: &Stack, f: &mut Function, held: &HeldDelivery) -> Result<Sample, String> {
     let event = webhook_event(held, &uuid::Uuid::new_v4().to_string());
     stack.proxy.reset_calls();
     stack.heroku.reset_request_log();
