@@ -306,11 +306,13 @@ pub fn render(s: &mut String, r: Option<&ManyRun>, plan: &Plan) {
          (`shared/src/adapters/dynamo_apps.rs`): the webhook reads it with one Query (a page \
          per MB), a save writes the header and the links it changed, in one transaction up to \
          98 links and fenced transactions of 100 above. A project's status reads its \
-         partition (integration and directory, one Query), then each of its apps' partitions \
-         (the links and the reconciler's check mark): two calls for a project on one app, \
-         both strongly consistent. One call would need the links' status copied into the \
-         project's partition by every sync, or an index read that can be stale (a link shown \
-         active after its opt-out answered, against docs/contract.md's \"status never claims \
-         more than is true\").\n"
+         partition (integration and directory, one Query), then on each of its apps two Queries \
+         at once, the header and check mark (`APP` to `CHECK`) and only the project's own \
+         link items (`begins_with LINK#{{project}}/`): three calls in two round trips for a \
+         project on one app, all strongly consistent, and an app shared by many projects is \
+         not read whole for one project's status. One call would need the links' status \
+         copied into the project's partition by every sync, or an index read that can be \
+         stale (a link shown active after its opt-out answered, against docs/contract.md's \
+         \"status never claims more than is true\").\n"
     );
 }

@@ -310,12 +310,13 @@ impl AppStore for SlowStore {
         self.pause().await;
         self.inner.load_app(app).await
     }
-    async fn load_app_checked(
+    async fn load_project_links(
         &self,
         app: &AppId,
-    ) -> Result<(Option<AppRecord>, Option<shared::domain::Timestamp>), StoreError> {
+        project: &shared::domain::ProjectId,
+    ) -> Result<shared::ports::LinksOnApp, StoreError> {
         self.pause().await;
-        self.inner.load_app_checked(app).await
+        self.inner.load_project_links(app, project).await
     }
     async fn load_link(
         &self,

@@ -19,19 +19,18 @@
 //! that keeps them unchanged does not write the index.
 //!
 //! The webhook path is one strongly consistent Query of the app's partition (header, links
-//! and check mark; `dynamo_apps`); every write is conditional on the header's generation
+//! and check mark; `dynamo_apps`); a project's status reads only its own links there (and
+//! the header and check mark, the sort keys `APP` to `CHECK`); every write is conditional on the header's generation
 //! number or lease (optimistic concurrency).
 
 use super::dynamo_keys::{
     ENV_PREFIX, INTEGRATION_SK, Item, RECON_CLEANUP, TableKeys, classify, decode, encode, env_sk,
     n, project_pk, s,
 };
-use crate::domain::{
-    AppId, AppRecord, EnvVarName, Integration, Link, LinkKey, ProjectId, Timestamp,
-};
+use crate::domain::{AppId, AppRecord, EnvVarName, Integration, Link, LinkKey, ProjectId};
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, ProjectItems, Saved, StateStore,
-    StoreError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, LinksOnApp, OAuthState, ProjectItems, Saved,
+    StateStore, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -122,17 +121,18 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// The items of partition `pk` (those whose sort key begins with `sk_prefix`, if
-    /// given), strongly consistent, every page; `projection` names the attributes to read.
+    /// The items of partition `pk` whose sort keys `sk` selects, strongly consistent,
+    /// every page; `projection` names the attributes to read.
     pub(super) async fn query_partition(
         &self,
         pk: String,
-        sk_prefix: Option<&str>,
+        sk: Sk<'_>,
         projection: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
-        let condition = match sk_prefix {
-            Some(_) => "pk = :pk AND begins_with(sk, :prefix)",
-            None => "pk = :pk",
+        let condition = match sk {
+            Sk::All => "pk = :pk",
+            Sk::Prefix(_) => "pk = :pk AND begins_with(sk, :prefix)",
+            Sk::Between(..) => "pk = :pk AND sk BETWEEN :from AND :to",
         };
         let mut query = self
             .client
@@ -142,8 +142,14 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(pk))
             .set_projection_expression(projection.map(str::to_owned))
             .consistent_read(true);
-        if let Some(prefix) = sk_prefix {
-            query = query.expression_attribute_values(":prefix", s(prefix));
+        match sk {
+            Sk::All => {}
+            Sk::Prefix(prefix) => query = query.expression_attribute_values(":prefix", s(prefix)),
+            Sk::Between(from, to) => {
+                query = query
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to));
+            }
         }
         let mut pages = query.into_paginator().items().send();
         let mut out = Vec::new();
@@ -154,18 +160,27 @@ impl DynamoStore {
     }
 }
 
+/// Which items of a partition a Query reads, by sort key.
+#[derive(Clone, Copy)]
+pub(super) enum Sk<'a> {
+    All,
+    Prefix(&'a str),
+    /// From the first to the second, both included.
+    Between(&'a str, &'a str),
+}
+
 #[async_trait]
 impl AppStore for DynamoStore {
     async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError> {
         Ok(self.load_partition(app).await?.record)
     }
 
-    async fn load_app_checked(
+    async fn load_project_links(
         &self,
         app: &AppId,
-    ) -> Result<(Option<AppRecord>, Option<Timestamp>), StoreError> {
-        let p = self.load_partition(app).await?;
-        Ok((p.record, p.checked_at))
+        project: &ProjectId,
+    ) -> Result<LinksOnApp, StoreError> {
+        self.project_links(app, project).await
     }
 
     async fn load_link(&self, app: &AppId, key: &LinkKey) -> Result<Option<Link>, StoreError> {
@@ -199,7 +214,7 @@ impl AppStore for DynamoStore {
     }
 
     async fn directory(&self, project: &ProjectId) -> Result<Vec<DirectoryEntry>, StoreError> {
-        self.query_partition(project_pk(project), Some(ENV_PREFIX), None)
+        self.query_partition(project_pk(project), Sk::Prefix(ENV_PREFIX), None)
             .await?
             .into_iter()
             .map(decode)
@@ -209,7 +224,7 @@ impl AppStore for DynamoStore {
     async fn load_project(&self, project: &ProjectId) -> Result<ProjectItems, StoreError> {
         let mut out = ProjectItems::default();
         for item in self
-            .query_partition(project_pk(project), None, None)
+            .query_partition(project_pk(project), Sk::All, None)
             .await?
         {
             match item.get(TableKeys::SK).and_then(|v| v.as_s().ok()) {

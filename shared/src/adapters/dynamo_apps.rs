@@ -23,12 +23,13 @@
 //! fence is an update, so the old attribute stays until the final header replaces it).
 
 use super::DynamoStore;
+use super::dynamo::Sk;
 use super::dynamo_keys::{
     GuardCondition, Item, LINK_PREFIX, RECON_APPS, TableKeys, app_pk, classify, decode, encode, n,
     s,
 };
-use crate::domain::{AppId, AppRecord, Link, LinkKey, LoadedLinks, Timestamp};
-use crate::ports::{Guard, Saved, StoreError};
+use crate::domain::{AppId, AppRecord, Link, LinkKey, LoadedLinks, ProjectId, Timestamp};
+use crate::ports::{Guard, LinksOnApp, Saved, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
@@ -73,64 +74,100 @@ pub(crate) struct Partition {
 impl DynamoStore {
     /// Reads every item of the app's partition, strongly consistent (a page per MB).
     pub(crate) async fn load_partition(&self, app: &AppId) -> Result<Partition, StoreError> {
-        let mut header: Option<Item> = None;
-        let mut links = BTreeMap::new();
-        let mut digests = BTreeMap::new();
-        let mut checked_at = None;
-        for item in self.query_partition(app_pk(app), None, None).await? {
-            let sk = item.get(TableKeys::SK).and_then(|v| v.as_s().ok());
-            match sk.map(String::as_str) {
-                Some(HEADER_SK) => header = Some(item),
-                Some(CHECK_SK) => {
-                    if let Some(at) = item.get("checked_at").and_then(|v| v.as_s().ok()) {
-                        checked_at = Some(
-                            Timestamp::parse(at, &Rfc3339)
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        );
-                    }
-                }
-                Some(sk) if sk.starts_with(LINK_PREFIX) => {
-                    let older = matches!(item.get("history"), Some(AttributeValue::L(_)));
-                    let link: Link = decode(item)?;
-                    // A link stored in an older shape (its history a list of maps) gets a
-                    // digest its own cannot match: the next save of the app rewrites it.
-                    let digest = link.digest() ^ u64::from(older);
-                    digests.insert(link.key(), digest);
-                    links.insert(link.key(), link);
-                }
-                _ => {}
-            }
-        }
-        let Some(header) = header else {
-            return Ok(Partition {
-                record: None,
-                checked_at,
-            });
-        };
-        let legacy = header.contains_key("links");
-        let mut record: AppRecord = if legacy {
-            let old: Legacy = decode(header.clone())?;
-            for (key, link) in old.links {
-                // A link item is newer than the attribute: a move that died midway.
-                links.entry(key).or_insert(link);
-            }
-            decode(header)?
-        } else {
-            decode(header)?
-        };
-        record.links = links;
-        // A legacy record's links are not all items yet: its save finds out what is.
-        record.loaded = if legacy {
-            LoadedLinks::default()
-        } else {
-            LoadedLinks::new(digests)
-        };
-        Ok(Partition {
-            record: Some(record),
-            checked_at,
-        })
+        partition_of(self.query_partition(app_pk(app), Sk::All, None).await?)
     }
 
+    /// `project`'s links on `app` and the app's check mark: the header and check mark
+    /// (`APP` to `CHECK`: no link key sorts between) and the project's link items, two
+    /// Queries at once, so a status read costs the project's links, not the app's.
+    pub(super) async fn project_links(
+        &self,
+        app: &AppId,
+        project: &ProjectId,
+    ) -> Result<LinksOnApp, StoreError> {
+        let prefix = format!("{LINK_PREFIX}{}", LinkKey::project_prefix(project));
+        let (head, links) = futures_util::try_join!(
+            self.query_partition(app_pk(app), Sk::Between(HEADER_SK, CHECK_SK), None),
+            self.query_partition(app_pk(app), Sk::Prefix(&prefix), None),
+        )?;
+        let p = partition_of(head.into_iter().chain(links).collect())?;
+        Ok(LinksOnApp {
+            // A legacy header holds every project's links: keep this one's.
+            links: p
+                .record
+                .map(|r| {
+                    r.links
+                        .into_values()
+                        .filter(|l| l.project_id == *project)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            checked_at: p.checked_at,
+        })
+    }
+}
+
+/// An app's record and check mark from (some of) its partition's items.
+fn partition_of(items: Vec<Item>) -> Result<Partition, StoreError> {
+    let mut header: Option<Item> = None;
+    let mut links = BTreeMap::new();
+    let mut digests = BTreeMap::new();
+    let mut checked_at = None;
+    for item in items {
+        let sk = item.get(TableKeys::SK).and_then(|v| v.as_s().ok());
+        match sk.map(String::as_str) {
+            Some(HEADER_SK) => header = Some(item),
+            Some(CHECK_SK) => {
+                if let Some(at) = item.get("checked_at").and_then(|v| v.as_s().ok()) {
+                    checked_at = Some(
+                        Timestamp::parse(at, &Rfc3339)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    );
+                }
+            }
+            Some(sk) if sk.starts_with(LINK_PREFIX) => {
+                let older = matches!(item.get("history"), Some(AttributeValue::L(_)));
+                let link: Link = decode(item)?;
+                // A link stored in an older shape (its history a list of maps) gets a
+                // digest its own cannot match: the next save of the app rewrites it.
+                let digest = link.digest() ^ u64::from(older);
+                digests.insert(link.key(), digest);
+                links.insert(link.key(), link);
+            }
+            _ => {}
+        }
+    }
+    let Some(header) = header else {
+        return Ok(Partition {
+            record: None,
+            checked_at,
+        });
+    };
+    let legacy = header.contains_key("links");
+    let mut record: AppRecord = if legacy {
+        let old: Legacy = decode(header.clone())?;
+        for (key, link) in old.links {
+            // A link item is newer than the attribute: a move that died midway.
+            links.entry(key).or_insert(link);
+        }
+        decode(header)?
+    } else {
+        decode(header)?
+    };
+    record.links = links;
+    // A legacy record's links are not all items yet: its save finds out what is.
+    record.loaded = if legacy {
+        LoadedLinks::default()
+    } else {
+        LoadedLinks::new(digests)
+    };
+    Ok(Partition {
+        record: Some(record),
+        checked_at,
+    })
+}
+
+impl DynamoStore {
     /// The header item of `record` at `generation`, with the reconcile index's keys while
     /// it has an active link. Links are not part of it (`AppRecord` skips them).
     pub(super) fn header_item(record: &AppRecord, generation: u64) -> Result<Item, StoreError> {
@@ -207,7 +244,7 @@ impl DynamoStore {
         app: &AppId,
     ) -> Result<BTreeMap<String, Option<u64>>, StoreError> {
         let items = self
-            .query_partition(app_pk(app), Some(LINK_PREFIX), Some(TableKeys::SK))
+            .query_partition(app_pk(app), Sk::Prefix(LINK_PREFIX), Some(TableKeys::SK))
             .await?;
         Ok(items
             .into_iter()

@@ -5,8 +5,9 @@ use crate::domain::{
     AppId, AppRecord, EnvVarName, Integration, Link, LinkKey, ProjectId, Timestamp,
 };
 use crate::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, PendingGrant, PendingGrants,
-    ProjectItems, Saved, SecretVault, SecretVersion, StateStore, StoreError, VaultError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, LinksOnApp, OAuthState, PendingGrant,
+    PendingGrants, ProjectItems, Saved, SecretVault, SecretVersion, StateStore, StoreError,
+    VaultError,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -80,13 +81,23 @@ impl AppStore for MemoryStore {
         Ok(lock(&self.apps).get(app).cloned())
     }
 
-    async fn load_app_checked(
+    async fn load_project_links(
         &self,
         app: &AppId,
-    ) -> Result<(Option<AppRecord>, Option<Timestamp>), StoreError> {
-        let record = self.load_app(app).await?;
-        let checked = lock(&self.checks).get(app).map(|(at, _)| *at);
-        Ok((record, checked))
+        project: &ProjectId,
+    ) -> Result<LinksOnApp, StoreError> {
+        let links = self
+            .load_app(app)
+            .await?
+            .map(|r| {
+                r.links
+                    .into_values()
+                    .filter(|l| l.project_id == *project)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let checked_at = lock(&self.checks).get(app).map(|(at, _)| *at);
+        Ok(LinksOnApp { links, checked_at })
     }
 
     async fn load_link(&self, app: &AppId, key: &LinkKey) -> Result<Option<Link>, StoreError> {

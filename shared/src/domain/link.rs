@@ -24,6 +24,10 @@ impl LinkKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// What every key of `project`'s links begins with, and no other key does.
+    pub fn project_prefix(project: &ProjectId) -> String {
+        format!("{project}/")
+    }
 }
 
 impl fmt::Display for LinkKey {

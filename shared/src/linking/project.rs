@@ -1,8 +1,8 @@
 //! A project's links as they stand, and catching them up to their apps' newest releases.
 
 use super::LinkError;
-use crate::domain::{AppId, Integration, Link, LinkKey, ProjectId};
-use crate::ports::{AppStore, CheckedApp, DirectoryEntry, StoreError};
+use crate::domain::{AppId, Integration, Link, LinkKey, ProjectId, Timestamp};
+use crate::ports::{AppStore, DirectoryEntry, LinksOnApp, StoreError};
 use crate::services::Services;
 use crate::sync::{SyncRequest, Target};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -23,10 +23,10 @@ pub struct ProjectStatus {
     pub links: Vec<Link>,
 }
 
-/// [`ProjectStatus`] in as few reads as the data allows: one of the project's partition
-/// (integration and directory together), then one of each app its links follow. Never
-/// fewer: a link's status lives in its app's partition, which the webhook reads in one
-/// Query, and a copy kept with the project would cost every sync a write.
+/// [`ProjectStatus`] from the project's partition (integration and directory, one read),
+/// then the project's own links on each app its env vars follow. A link's status lives in
+/// its app's partition, which the webhook reads in one Query; a copy kept with the
+/// project would cost every sync a write.
 pub async fn project_status<S>(store: &S, project: &ProjectId) -> Result<ProjectStatus, LinkError>
 where
     S: AppStore + ?Sized,
@@ -50,9 +50,9 @@ where
     links_of(store, project, &entries).await
 }
 
-/// The links `entries` point at: each app's record (with its check mark) is read once
-/// however many of the project's env vars follow it (a hundred preview env vars on one
-/// staging database were a hundred reads of one item), a few apps at a time.
+/// The links `entries` point at: each app is read once however many of the project's
+/// env vars follow it (a hundred preview env vars on one staging database were a hundred
+/// reads of one item), for this project's links only, a few apps at a time.
 async fn links_of<S>(
     store: &S,
     project: &ProjectId,
@@ -63,30 +63,32 @@ where
 {
     // Owned ids: a closure over borrowed ones is not general enough for a `Send` handler.
     let apps: BTreeSet<AppId> = entries.iter().map(|e| e.app_id.clone()).collect();
-    let loaded: Vec<(AppId, CheckedApp)> = stream::iter(apps)
+    let loaded: Vec<(AppId, LinksOnApp)> = stream::iter(apps)
         .map(|app| async move {
-            Ok::<_, StoreError>((app.clone(), store.load_app_checked(&app).await?))
+            Ok::<_, StoreError>((app.clone(), store.load_project_links(&app, project).await?))
         })
         .buffer_unordered(APPS_AT_ONCE)
         .try_collect()
         .await?;
-    let by_app: BTreeMap<AppId, CheckedApp> = loaded.into_iter().collect();
+    let mut by_key: BTreeMap<(AppId, LinkKey), (Link, Option<Timestamp>)> = BTreeMap::new();
+    for (app, on_app) in loaded {
+        for link in on_app.links {
+            by_key.insert((app.clone(), link.key()), (link, on_app.checked_at));
+        }
+    }
     let mut links = Vec::new();
     for entry in entries {
-        let key = LinkKey::new(project, &entry.env_var);
-        let Some((Some(record), checked)) = by_app.get(&entry.app_id) else {
+        let key = (entry.app_id.clone(), LinkKey::new(project, &entry.env_var));
+        let Some((mut link, checked)) = by_key.remove(&key) else {
             continue;
         };
-        if let Some(link) = record.links.get(&key) {
-            let mut link = link.clone();
-            if link.is_active()
-                && let Some(checked) = checked
-                && link.last_checked_at.is_none_or(|at| at < *checked)
-            {
-                link.last_checked_at = Some(*checked);
-            }
-            links.push(link);
+        if link.is_active()
+            && let Some(checked) = checked
+            && link.last_checked_at.is_none_or(|at| at < checked)
+        {
+            link.last_checked_at = Some(checked);
         }
+        links.push(link);
     }
     Ok(links)
 }

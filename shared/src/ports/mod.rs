@@ -59,8 +59,12 @@ pub struct DirectoryEntry {
     pub config_var: ConfigVarName,
 }
 
-/// An app's record, if any, and when the reconciler last checked the app.
-pub type CheckedApp = (Option<AppRecord>, Option<Timestamp>);
+/// A project's links on one app, and when the reconciler last checked the app.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinksOnApp {
+    pub links: Vec<Link>,
+    pub checked_at: Option<Timestamp>,
+}
 
 /// What a project's status starts from: its integration, if any, and its directory of
 /// links (which app each env var follows).
@@ -76,9 +80,15 @@ pub trait AppStore: Send + Sync {
     /// A strongly consistent read of one app's record.
     async fn load_app(&self, app: &AppId) -> Result<Option<AppRecord>, StoreError>;
 
-    /// The app's record and when the reconciler last checked the app (what a project's
-    /// status shows): in DynamoDB both are in the app's partition, read by one Query.
-    async fn load_app_checked(&self, app: &AppId) -> Result<CheckedApp, StoreError>;
+    /// `project`'s links on `app` and when the reconciler last checked the app (what a
+    /// project's status shows), strongly consistent. In DynamoDB two Queries of the app's
+    /// partition at once, one for the header and check mark, one for the project's links
+    /// only: an app shared by many projects is not read whole for one project's status.
+    async fn load_project_links(
+        &self,
+        app: &AppId,
+        project: &ProjectId,
+    ) -> Result<LinksOnApp, StoreError>;
 
     /// One link as stored, strongly consistent: what a caller shows after changing it. In
     /// DynamoDB the link's own item, not its app's whole partition.

@@ -171,6 +171,16 @@ async fn given_a_record_with_its_links_in_one_item_then_it_loads_and_the_backfil
     item.insert("links".into(), AttributeValue::M(links));
     raw_put(&store, item, &app, "APP".into()).await;
     assert_eq!(store.load_app(&app).await.unwrap(), Some(r.clone()));
+    // A project's status reads the header too: its links there are found, no one else's.
+    let p3 = crate::support::project("p3");
+    let on_app = store.load_project_links(&app, &p3).await.unwrap();
+    let of_p3: Vec<_> = r
+        .links
+        .values()
+        .filter(|l| l.project_id == p3)
+        .cloned()
+        .collect();
+    assert_eq!((on_app.links.len(), on_app.links), (12, of_p3));
 
     let done = store.reindex(0).await.unwrap();
     assert_eq!(done.apps, 1);

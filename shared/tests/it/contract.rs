@@ -10,8 +10,8 @@ use shared::domain::{
     IntegrationStatus, Lease, Link, LinkStatus, Subscription, Timestamp,
 };
 use shared::ports::{
-    AppStore, DirectoryEntry, Guard, IntegrationStore, OAuthState, ProjectItems, ReconcileIndex,
-    Saved, StateStore, StoreError,
+    AppStore, DirectoryEntry, Guard, IntegrationStore, LinksOnApp, OAuthState, ProjectItems,
+    ReconcileIndex, Saved, StateStore, StoreError,
 };
 
 /// Instantiates each named case as `<case>::memory` and `<case>::dynamo` (a fresh table per
@@ -1069,10 +1069,48 @@ async fn given_a_check_mark_then_it_reads_back_and_the_app_record_is_untouched<
     assert_eq!(store.load_app(&app).await.unwrap(), before);
 }
 
+/// What a project's status reads of an app several projects share: that project's links
+/// only (not one whose id merely begins with it), with the app's check mark.
+async fn given_an_app_shared_by_projects_then_a_projects_links_are_its_own_with_the_check_mark<
+    S: AppStore + ReconcileIndex + ?Sized,
+>(
+    store: &S,
+) {
+    let app = app_id();
+    let app = &app;
+    let on_app = |p: &str| {
+        let p = project(p);
+        async move { store.load_project_links(app, &p).await.unwrap() }
+    };
+    assert_eq!(on_app("p1").await, LinksOnApp::default(), "no record");
+    let mut links = vec![
+        link(app, "p1", "A_URL"),
+        link(app, "p1", "B_URL"),
+        link(app, "p12", "A_URL"),
+        link(app, "p2", "A_URL"),
+    ];
+    links[1].status = LinkStatus::OptedOut;
+    put_links(store, app, links.clone()).await;
+    let got = on_app("p1").await;
+    assert_eq!(got.links, links[..2].to_vec());
+    assert_eq!(got.checked_at, None);
+    let at = ts("2024-05-01T12:15:00Z");
+    store.mark_checked(app, at, 7).await.unwrap();
+    assert_eq!(
+        on_app("p12").await,
+        LinksOnApp {
+            links: vec![links[2].clone()],
+            checked_at: Some(at),
+        }
+    );
+    assert_eq!(on_app("p3").await.links, vec![]);
+}
+
 contract![
     given_apps_saved_with_and_without_active_links_then_the_index_lists_exactly_those_with,
     given_integrations_with_and_without_pending_cleanup_then_the_index_lists_the_owing_ones,
     given_a_check_mark_then_it_reads_back_and_the_app_record_is_untouched,
+    given_an_app_shared_by_projects_then_a_projects_links_are_its_own_with_the_check_mark,
 ];
 
 // ---- Many links on one app ----------------------------------------------------------------

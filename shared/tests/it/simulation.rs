@@ -175,11 +175,12 @@ impl AppStore for ChaosStore {
         self.inner.load_app(app).await
     }
 
-    async fn load_app_checked(
+    async fn load_project_links(
         &self,
         app: &AppId,
-    ) -> Result<(Option<AppRecord>, Option<shared::domain::Timestamp>), StoreError> {
-        self.inner.load_app_checked(app).await
+        project: &shared::domain::ProjectId,
+    ) -> Result<shared::ports::LinksOnApp, StoreError> {
+        self.inner.load_project_links(app, project).await
     }
 
     async fn load_link(

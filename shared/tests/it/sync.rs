@@ -1105,17 +1105,12 @@ impl<H: BeforeCommit> shared::ports::AppStore for CommitHooked<H> {
         self.inner.load_app(app).await
     }
 
-    async fn load_app_checked(
+    async fn load_project_links(
         &self,
         app: &shared::domain::AppId,
-    ) -> Result<
-        (
-            Option<shared::domain::AppRecord>,
-            Option<shared::domain::Timestamp>,
-        ),
-        shared::ports::StoreError,
-    > {
-        self.inner.load_app_checked(app).await
+        project: &shared::domain::ProjectId,
+    ) -> Result<shared::ports::LinksOnApp, shared::ports::StoreError> {
+        self.inner.load_project_links(app, project).await
     }
 
     async fn load_link(
