@@ -20,8 +20,8 @@
 //!
 //! The webhook path is one strongly consistent Query of the app's partition (header, links
 //! and check mark; `dynamo_apps`); a project's status reads only its own links there (and
-//! the header and check mark, the sort keys `APP` to `CHECK`); every write is conditional on the header's generation
-//! number or lease (optimistic concurrency).
+//! the header and check mark, the sort keys `APP` to `CHECK`); every write is conditional
+//! on the header's generation number or lease (optimistic concurrency).
 
 use super::dynamo_keys::{
     ENV_PREFIX, INTEGRATION_SK, Item, RECON_CLEANUP, TableKeys, classify, decode, encode, env_sk,

@@ -95,79 +95,12 @@ impl DynamoStore {
             // A legacy header holds every project's links: keep this one's.
             links: p
                 .record
-                .map(|r| {
-                    r.links
-                        .into_values()
-                        .filter(|l| l.project_id == *project)
-                        .collect()
-                })
+                .map(|r| r.into_project_links(project))
                 .unwrap_or_default(),
             checked_at: p.checked_at,
         })
     }
-}
 
-/// An app's record and check mark from (some of) its partition's items.
-fn partition_of(items: Vec<Item>) -> Result<Partition, StoreError> {
-    let mut header: Option<Item> = None;
-    let mut links = BTreeMap::new();
-    let mut digests = BTreeMap::new();
-    let mut checked_at = None;
-    for item in items {
-        let sk = item.get(TableKeys::SK).and_then(|v| v.as_s().ok());
-        match sk.map(String::as_str) {
-            Some(HEADER_SK) => header = Some(item),
-            Some(CHECK_SK) => {
-                if let Some(at) = item.get("checked_at").and_then(|v| v.as_s().ok()) {
-                    checked_at = Some(
-                        Timestamp::parse(at, &Rfc3339)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    );
-                }
-            }
-            Some(sk) if sk.starts_with(LINK_PREFIX) => {
-                let older = matches!(item.get("history"), Some(AttributeValue::L(_)));
-                let link: Link = decode(item)?;
-                // A link stored in an older shape (its history a list of maps) gets a
-                // digest its own cannot match: the next save of the app rewrites it.
-                let digest = link.digest() ^ u64::from(older);
-                digests.insert(link.key(), digest);
-                links.insert(link.key(), link);
-            }
-            _ => {}
-        }
-    }
-    let Some(header) = header else {
-        return Ok(Partition {
-            record: None,
-            checked_at,
-        });
-    };
-    let legacy = header.contains_key("links");
-    let mut record: AppRecord = if legacy {
-        let old: Legacy = decode(header.clone())?;
-        for (key, link) in old.links {
-            // A link item is newer than the attribute: a move that died midway.
-            links.entry(key).or_insert(link);
-        }
-        decode(header)?
-    } else {
-        decode(header)?
-    };
-    record.links = links;
-    // A legacy record's links are not all items yet: its save finds out what is.
-    record.loaded = if legacy {
-        LoadedLinks::default()
-    } else {
-        LoadedLinks::new(digests)
-    };
-    Ok(Partition {
-        record: Some(record),
-        checked_at,
-    })
-}
-
-impl DynamoStore {
     /// The header item of `record` at `generation`, with the reconcile index's keys while
     /// it has an active link. Links are not part of it (`AppRecord` skips them).
     pub(super) fn header_item(record: &AppRecord, generation: u64) -> Result<Item, StoreError> {
@@ -394,4 +327,64 @@ fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError>) -> bool {
                 )
             })
         })
+}
+
+/// An app's record and check mark from (some of) its partition's items.
+fn partition_of(items: Vec<Item>) -> Result<Partition, StoreError> {
+    let mut header: Option<Item> = None;
+    let mut links = BTreeMap::new();
+    let mut digests = BTreeMap::new();
+    let mut checked_at = None;
+    for item in items {
+        let sk = item.get(TableKeys::SK).and_then(|v| v.as_s().ok());
+        match sk.map(String::as_str) {
+            Some(HEADER_SK) => header = Some(item),
+            Some(CHECK_SK) => {
+                if let Some(at) = item.get("checked_at").and_then(|v| v.as_s().ok()) {
+                    checked_at = Some(
+                        Timestamp::parse(at, &Rfc3339)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    );
+                }
+            }
+            Some(sk) if sk.starts_with(LINK_PREFIX) => {
+                let older = matches!(item.get("history"), Some(AttributeValue::L(_)));
+                let link: Link = decode(item)?;
+                // A link stored in an older shape (its history a list of maps) gets a
+                // digest its own cannot match: the next save of the app rewrites it.
+                let digest = link.digest() ^ u64::from(older);
+                digests.insert(link.key(), digest);
+                links.insert(link.key(), link);
+            }
+            _ => {}
+        }
+    }
+    let Some(header) = header else {
+        return Ok(Partition {
+            record: None,
+            checked_at,
+        });
+    };
+    let legacy = header.contains_key("links");
+    let mut record: AppRecord = if legacy {
+        let old: Legacy = decode(header.clone())?;
+        for (key, link) in old.links {
+            // A link item is newer than the attribute: a move that died midway.
+            links.entry(key).or_insert(link);
+        }
+        decode(header)?
+    } else {
+        decode(header)?
+    };
+    record.links = links;
+    // A legacy record's links are not all items yet: its save finds out what is.
+    record.loaded = if legacy {
+        LoadedLinks::default()
+    } else {
+        LoadedLinks::new(digests)
+    };
+    Ok(Partition {
+        record: Some(record),
+        checked_at,
+    })
 }

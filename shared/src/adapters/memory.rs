@@ -89,12 +89,7 @@ impl AppStore for MemoryStore {
         let links = self
             .load_app(app)
             .await?
-            .map(|r| {
-                r.links
-                    .into_values()
-                    .filter(|l| l.project_id == *project)
-                    .collect()
-            })
+            .map(|r| r.into_project_links(project))
             .unwrap_or_default();
         let checked_at = lock(&self.checks).get(app).map(|(at, _)| *at);
         Ok(LinksOnApp { links, checked_at })

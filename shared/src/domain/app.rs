@@ -163,6 +163,14 @@ impl AppRecord {
         self.active_links().next().is_some()
     }
 
+    /// `project`'s links, in key order (a project's status shows only its own).
+    pub fn into_project_links(self, project: &ProjectId) -> Vec<Link> {
+        self.links
+            .into_values()
+            .filter(|l| l.project_id == *project)
+            .collect()
+    }
+
     /// The project whose Heroku token reads the app's newest release: the first active
     /// link's (the same one every time, so the reconciler groups apps by it).
     pub fn token_project(&self) -> Option<&ProjectId> {
